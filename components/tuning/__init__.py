@@ -1,0 +1,1 @@
+"""Study specs, trials and best-trial selection (tuning)."""
