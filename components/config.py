@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 #: Image every vtp Python component runs in on Vertex. It holds this package (see
 #: `Dockerfile` at the repository root). Locally, components run in the current Python.
-COMPONENT_IMAGE = os.environ.get("VTP_COMPONENT_IMAGE", "vtp-components:0.1.0")
+#: `vtp compile --component-image URI` compiles against another one.
+COMPONENT_IMAGE = "vtp-components:0.1.0"
 
 #: Reference trainer image (built from `trainer/Dockerfile`).
 TRAINER_IMAGE = "vtp-trainer:0.1.0"
