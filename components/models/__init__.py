@@ -1,0 +1,1 @@
+"""Model upload, registry lookup and gates."""

@@ -1,0 +1,24 @@
+"""Component: is a metric beyond its threshold? A string answer, so conditions on it run
+under kfp.local too (it cannot evaluate float comparisons or NamedTuple fields)."""
+
+from components._component import vtp_component
+
+PASS = "pass"
+FAIL = "fail"
+
+
+@vtp_component
+def metric_gate(value: float, threshold: float, goal: str = "maximize") -> str:
+    """Compares a metric with its threshold.
+
+    Args:
+        value: The metric.
+        threshold: The bar: `value >= threshold` passes when maximizing, `<=` when minimizing.
+        goal: `maximize` or `minimize`.
+
+    Returns:
+        `pass` or `fail`; gate downstream steps with `dsl.If(gate.output == "pass")`.
+    """
+    from components.models.gating import gate
+
+    return gate(value, threshold, goal)

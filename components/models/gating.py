@@ -1,0 +1,25 @@
+"""The threshold rule behind `metric_gate`."""
+
+from __future__ import annotations
+
+import math
+
+from components.errors import SpecError
+
+GOALS = ("maximize", "minimize")
+
+
+def gate(value: float, threshold: float, goal: str = "maximize") -> str:
+    """`pass` when `value` meets `threshold` in the direction of `goal`, else `fail`."""
+    goal_key = goal.strip().lower()
+    if goal_key not in GOALS:
+        raise SpecError("goal", goal, f"must be one of {', '.join(GOALS)}")
+    if math.isnan(value):
+        verdict = "fail"
+    elif goal_key == "maximize":
+        verdict = "pass" if value >= threshold else "fail"
+    else:
+        verdict = "pass" if value <= threshold else "fail"
+    sign = ">=" if goal_key == "maximize" else "<="
+    print(f"gate: {value:.6g} {sign} {threshold:.6g} ? {verdict}")
+    return verdict

@@ -1,0 +1,52 @@
+"""The two targets a pipeline is built for: Vertex AI, and its local twin.
+
+Both are namespaces of ops with identical names and signatures (a contract test holds them
+equal), so a pipeline factory `build(target)` compiles for one exactly when it compiles for
+the other. Ops are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Target:
+    """A named set of ops: `target.CustomTrainingJobOp`, `target.ModelUploadOp`..."""
+
+    name: str
+    ops: dict[str, str] = field(repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == "local"
+
+    def __getattr__(self, op: str):
+        ops = object.__getattribute__(self, "ops")
+        if op not in ops:
+            raise AttributeError(f"target {self.name!r} has no op {op!r} (has: {', '.join(ops)})")
+        module, attr = ops[op].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def op_names(self) -> list[str]:
+        return sorted(self.ops)
+
+
+VERTEX = Target(
+    "vertex",
+    {
+        "CustomTrainingJobOp": "google_cloud_pipeline_components.v1.custom_job:CustomTrainingJobOp",
+        "ModelUploadOp": "google_cloud_pipeline_components.v1.model:ModelUploadOp",
+    },
+)
+
+LOCAL = Target(
+    "local",
+    {
+        "CustomTrainingJobOp": "components.twins.custom_job:custom_training_job",
+        "ModelUploadOp": "components.twins.model_upload:model_upload",
+    },
+)
+
+TARGETS = {t.name: t for t in (VERTEX, LOCAL)}

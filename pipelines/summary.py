@@ -1,0 +1,66 @@
+"""The readable summary printed at the end of a local run."""
+
+from __future__ import annotations
+
+import json
+
+from pipelines.local_run import RunRecord
+
+
+def _find(record: RunRecord, output: str, task_prefix: str = "") -> object | None:
+    for name, task in record.tasks.items():
+        if name.startswith(task_prefix) and output in task.outputs:
+            return task.outputs[output]
+    return None
+
+
+def summarize(record: RunRecord, registry=None) -> str:
+    """Run id, steps, data, metrics, gate, registered model and where everything is."""
+    lines = [
+        f"run      {record.run_id}  ({record.state}, {record.seconds:.1f} s)",
+        "steps    "
+        + ", ".join(f"{name} {task.status.lower()}" for name, task in record.tasks.items()),
+    ]
+    counts = []
+    for split in ("train", "validation", "test"):
+        art = _find(record, split, "load-dataset")
+        if isinstance(art, dict):
+            counts.append(f"{split} {art['metadata'].get('row_count', '?')}")
+    if counts:
+        lines.append("data     " + " / ".join(counts) + " rows")
+    metrics = _find(record, "metrics", "evaluate")
+    if isinstance(metrics, dict) and metrics["metadata"]:
+        shown = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(metrics["metadata"].items())
+            if isinstance(v, int | float)
+        )
+        lines.append(f"metrics  {shown}")
+    verdict = _find(record, "Output", "metric-gate")
+    if verdict is not None:
+        lines.append(f"gate     {verdict}")
+    model = _find(record, "model", "model-upload")
+    if isinstance(model, dict):
+        name = model["metadata"].get("resourceName", "")
+        detail = ""
+        if registry is not None and name:
+            version = registry.get(name)
+            detail = (
+                f"  {version.display_name!r} version {version.version_id}, "
+                f"aliases: {', '.join(version.version_aliases) or 'none'}"
+            )
+        lines.append(f"model    {name}{detail}")
+    elif verdict == "fail":
+        lines.append("model    not uploaded: the metric did not pass the gate")
+    artifact = _find(record, "model", "unmanaged-container-model")
+    if isinstance(artifact, dict):
+        lines.append(f"model dir {artifact['uri']}")
+    lines.append(f"artifacts {record.run_dir}")
+    lines.append(f"log      {record.log_path}")
+    if record.error:
+        lines.append(f"error    {record.error}")
+    return "\n".join(lines)
+
+
+def as_json(record: RunRecord) -> str:
+    return json.dumps(record.to_json(), indent=2, default=str)
