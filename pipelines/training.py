@@ -164,4 +164,4 @@ def check_params(values: dict) -> None:
         hyperparameters=values["hyperparameters"],
         base_output_directory="gs://bucket/check",
         timeout=values["timeout"],
-    ).validate()
+    )  # a CustomJobSpec validates itself against aiplatform_v1 when built

@@ -48,5 +48,4 @@ def job_payload(
         base_output_directory=base,
         timeout=timeout,
     )
-    job.validate()
     return job.worker_pool_specs(), base, f"{base}/model/"
