@@ -1,0 +1,1 @@
+"""The local runtime behind the twins: custom-job executor, tuner and model registry."""
