@@ -40,9 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="compile pipelines and components to YAML")
     c.add_argument("--out", default="compiled", metavar="DIR", help="output dir (compiled)")
     c.add_argument("--check", action="store_true", help="fail, naming files, if DIR is stale")
-    c.add_argument(
-        "--component-image", metavar="URI", help="image of vtp's Python components"
-    )
+    c.add_argument("--component-image", metavar="URI", help="image of vtp's Python components")
 
     r = sub.add_parser(
         "run",
@@ -116,12 +114,11 @@ def _run(args) -> int:
         )
         return EXIT_USAGE
     from components.config import LOCAL_PROJECT
+    from components.targets import LOCAL
     from pipelines import catalog, params
     from pipelines.local_home import LocalHome
     from pipelines.local_run import RunFailed, run_pipeline
     from pipelines.summary import as_json, summarize
-
-    from components.targets import LOCAL
 
     module = catalog.pipeline_module(args.pipeline)
     pipeline = module.build(LOCAL)
@@ -135,8 +132,9 @@ def _run(args) -> int:
         module.check_params(params.effective(pipeline, values))
     home = LocalHome.resolve(args.home)
     try:
-        record = run_pipeline(args.pipeline, values, home=home, cache=args.cache,
-                              verbose=args.verbose)
+        record = run_pipeline(
+            args.pipeline, values, home=home, cache=args.cache, verbose=args.verbose
+        )
     except RunFailed as err:
         record = err.record
         print(f"\nvtp: {err}", file=sys.stderr)
@@ -151,9 +149,8 @@ def _run(args) -> int:
 
 
 def _list(args) -> int:
-    from pipelines import catalog, params
-
     from components.targets import LOCAL
+    from pipelines import catalog, params
 
     names = [args.pipeline] if args.pipeline else sorted(catalog.PIPELINES)
     for name in names:

@@ -56,9 +56,11 @@ def check(out_dir: Path, component_image: str | None = None) -> Drift:
     with tempfile.TemporaryDirectory() as scratch:
         fresh_root = Path(scratch)
         fresh = {p.relative_to(fresh_root) for p in compile_all(fresh_root, component_image)}
-        existing = {
-            p.relative_to(out_dir) for p in out_dir.glob("*/*.yaml")
-        } if out_dir.exists() else set()
+        existing = (
+            {p.relative_to(out_dir) for p in out_dir.glob("*/*.yaml")}
+            if out_dir.exists()
+            else set()
+        )
         stale = [
             str(out_dir / rel)
             for rel in sorted(fresh & existing)

@@ -17,7 +17,6 @@ from components.errors import VtpError
 from pipelines.local_home import LocalHome
 from pipelines.logtap import LogTap, StepEvent
 
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -46,6 +45,7 @@ class RunRecord:
     seconds: float
     tasks: dict[str, TaskRecord]
     error: str = ""
+    failure_log: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -57,6 +57,7 @@ class RunRecord:
             "log": str(self.log_path),
             "seconds": round(self.seconds, 3),
             "error": self.error,
+            "failure_log": self.failure_log,
             "tasks": {
                 n: {"status": t.status, "seconds": round(t.seconds, 3), "outputs": t.outputs}
                 for n, t in self.tasks.items()
@@ -123,7 +124,11 @@ def run_pipeline(
                 contextlib.redirect_stdout(tap),
                 warnings.catch_warnings(),
             ):
-                warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+                for noise in (
+                    ".*non-Python base image.*",
+                    ".*no effect in the current local runner.*",
+                ):
+                    warnings.filterwarnings("ignore", message=noise)
                 pipeline(**params)
         except KeyboardInterrupt:
             state, error = "CANCELLED", "interrupted"
@@ -151,6 +156,9 @@ def run_pipeline(
         tasks=tasks,
         error=_clean(error),
     )
+    failed = [t.name for t in tasks.values() if t.status not in ("SUCCESS", "SKIPPED")]
+    if state != "SUCCEEDED" and failed:
+        record.failure_log = _task_log_tail(log_path, failed[-1])
     (record_dir / "run.json").write_text(json.dumps(record.to_json(), indent=2, default=str))
     if state != "SUCCEEDED":
         raise _failure(record)
@@ -161,6 +169,20 @@ def _failure(record: RunRecord) -> RunFailed:
     err = RunFailed(f"run {record.run_id} {record.state.lower()}: {record.error}")
     err.record = record
     return err
+
+
+def _task_log_tail(log_path: Path, task: str, lines: int = 30) -> list[str]:
+    """The last `lines` lines a task printed (its traceback or the failing replica's tail)."""
+    block: list[str] = []
+    inside = False
+    for line in log_path.read_text(errors="replace").splitlines():
+        if f"Executing task '{task}'" in line:
+            inside, block = True, []
+        elif inside and f"Task '{task}' finished" in line:
+            inside = False
+        elif inside and line.strip():
+            block.append(line.rstrip())
+    return block[-lines:]
 
 
 def _clean(text: str) -> str:

@@ -99,12 +99,12 @@ def resolve(
             if name not in inputs:
                 raise ParameterError(f"unknown parameter {name!r}; the pipeline takes: {known}")
             kind = inputs[name].type
-            value = _from_text(name, kind, raw) if source == "param" and isinstance(raw, str) else raw
+            value = (
+                _from_text(name, kind, raw) if source == "param" and isinstance(raw, str) else raw
+            )
             accepted, description = _TYPES.get(kind, ((object,), kind))
-            if isinstance(value, bool) and kind != "Boolean" or not isinstance(value, accepted):
-                raise ParameterError(
-                    f"parameter {name!r} must be {description}, got {value!r}"
-                )
+            if (isinstance(value, bool) and kind != "Boolean") or not isinstance(value, accepted):
+                raise ParameterError(f"parameter {name!r} must be {description}, got {value!r}")
             values[name] = float(value) if kind == "Float" else value
     for name, spec in inputs.items():
         if name not in values and not spec.optional:

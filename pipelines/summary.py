@@ -14,6 +14,15 @@ def _find(record: RunRecord, output: str, task_prefix: str = "") -> object | Non
     return None
 
 
+def _local(uri: str) -> str:
+    from components.paths import to_local_path
+
+    try:
+        return to_local_path(uri)
+    except ValueError:
+        return "no local mount"
+
+
 def summarize(record: RunRecord, registry=None) -> str:
     """Run id, steps, data, metrics, gate, registered model and where everything is."""
     lines = [
@@ -54,11 +63,15 @@ def summarize(record: RunRecord, registry=None) -> str:
         lines.append("model    not uploaded: the metric did not pass the gate")
     artifact = _find(record, "model", "unmanaged-container-model")
     if isinstance(artifact, dict):
-        lines.append(f"model dir {artifact['uri']}")
+        uri = artifact["uri"]
+        lines.append(f"model dir {uri}" + (f"  ({_local(uri)})" if uri.startswith("gs://") else ""))
     lines.append(f"artifacts {record.run_dir}")
     lines.append(f"log      {record.log_path}")
     if record.error:
         lines.append(f"error    {record.error}")
+    if record.failure_log:
+        lines.append("last lines of the failed step:")
+        lines.extend(f"    {line}" for line in record.failure_log)
     return "\n".join(lines)
 
 

@@ -10,8 +10,6 @@ Steps:
     7. `ModelUploadOp` (only when the gate passes): register the model.
 """
 
-from __future__ import annotations
-
 from kfp import dsl
 
 from components import config
@@ -112,7 +110,9 @@ def build(target: Target):
         ).set_display_name("train")
 
         model = (
-            unmanaged_container_model(model_dir=spec.outputs["model_dir"], serving_image=serving_image)
+            unmanaged_container_model(
+                model_dir=spec.outputs["model_dir"], serving_image=serving_image
+            )
             .after(train)
             .set_display_name("model-artifact")
         )
@@ -147,8 +147,8 @@ def check_params(values: dict) -> None:
     """Fails before a run on what a step would reject: the job payload (validated against
     `aiplatform_v1`), the split fractions and the gate's goal."""
     from components.data.splitting import check_fractions
-    from components.models.gating import GOALS
     from components.errors import SpecError
+    from components.models.gating import GOALS
     from components.training.payload import training_job
 
     check_fractions(

@@ -22,9 +22,9 @@ def hyperparameter_args(hyperparameters: Mapping[str, object]) -> list[str]:
             )
         value = hyperparameters[name]
         if isinstance(value, bool | dict | list) or value is None:
-            raise SpecError(
-                f"hyperparameters[{name!r}]", value, "must be a number or a string"
-            )
+            raise SpecError(f"hyperparameters[{name!r}]", value, "must be a number or a string")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # integers come back from KFP as floats: print them as integers
         args.append(f"--{name.replace('_', '-')}={value}")
     return args
 

@@ -30,7 +30,9 @@ def validate_custom_job(job: dict) -> None:
     try:
         CustomJob.from_json(json.dumps(job), ignore_unknown_fields=False)
     except Exception as err:  # proto parse errors carry the field path in their message
-        raise SpecError("custom_job", _brief(job), f"must parse as aiplatform_v1.CustomJob: {err}")
+        raise SpecError(
+            "custom_job", _brief(job), f"must parse as aiplatform_v1.CustomJob: {err}"
+        ) from err
     specs = job.get("job_spec", {}).get("worker_pool_specs", [])
     if not specs:
         raise SpecError("worker_pool_specs", specs, "must hold at least the primary pool")
@@ -81,6 +83,8 @@ def run_custom_job_twin(*, gcp_resources_path: str, project: str, location: str,
             work_dir=job_dir,
             gcs_root=local_gcs_root(home),
             image_commands=image_commands_from_env(),
+            # one hypertune metrics file per job, not a shared /tmp/hypertune
+            extra_env={"CLOUD_ML_HP_METRIC_FILE": str(job_dir / "hypertune" / "output.metrics")},
         )
     except BaseException as err:
         record.update(state="JOB_STATE_FAILED", error=str(err), end_time=_now())
@@ -95,4 +99,3 @@ def run_custom_job_twin(*, gcp_resources_path: str, project: str, location: str,
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-

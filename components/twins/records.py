@@ -16,7 +16,9 @@ def new_resource_id() -> str:
 
 def write_gcp_resources(path: str, resource_type: str, resource_name: str) -> None:
     """Writes the `gcp_resources` output the way GCPC launchers do, with a local URI."""
-    doc = {"resources": [{"resourceType": resource_type, "resourceUri": f"local://{resource_name}"}]}
+    doc = {
+        "resources": [{"resourceType": resource_type, "resourceUri": f"local://{resource_name}"}]
+    }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(doc))
 

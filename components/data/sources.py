@@ -1,0 +1,353 @@
+"""Listing, opening and reading dataset sources: local files, the `/gcs` mount or the GCS API.
+
+A source is one file or a wildcard (`data/*.csv`, `gs://b/p/part-*.parquet`, `**` crosses
+directories). Files are read in sorted order. `gs://` URIs go through the Cloud Storage mount
+when there is one (`$VTP_GCS_ROOT` locally, `/gcs` on Vertex), else through the
+`google-cloud-storage` client, streaming (it honours `STORAGE_EMULATOR_HOST`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from components.errors import DataError
+from components.paths import GCS_ROOT_ENV, gcs_root, gcs_to_mount, is_gcs_uri, mount_to_gcs
+
+FORMATS = ("csv", "parquet", "jsonl")
+_FORMAT_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+#: Compressed text files (`x.csv.gz`) are decompressed while streaming.
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+_GLOB_CHARS = re.compile(r"[*?\[]")
+#: Bytes fetched per request when reading through the Cloud Storage API.
+GCS_CHUNK_SIZE = 16 << 20
+PARQUET_BATCH_ROWS = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a source.
+
+    Attributes:
+        name: How the file is reported: the local path or the `gs://` URI.
+        size: Size in bytes.
+        local_path: A path this process can open, or None when read through the GCS API.
+        blob: The `google.cloud.storage.Blob` when read through the API.
+    """
+
+    name: str
+    size: int
+    local_path: str | None = None
+    blob: Any = None
+
+
+def normalize_format(file_format: str) -> str:
+    """Validate `file_format`: "auto" or one of FORMATS (aliases json/ndjson/pq accepted)."""
+    value = str(file_format).strip().lower()
+    value = _FORMAT_ALIASES.get(value, value)
+    if value != "auto" and value not in FORMATS:
+        raise DataError(
+            f"file_format must be 'auto' or one of {list(FORMATS)}, got {file_format!r}"
+        )
+    return value
+
+
+def compression_of(name: str) -> str | None:
+    """The codec of a compressed text file, from its extension (None when not compressed)."""
+    return _COMPRESSIONS.get(os.path.splitext(name)[1].lower())
+
+
+def format_of(name: str) -> str | None:
+    """The format a file name's extension implies (`x.csv.gz` is csv), or None."""
+    stem, ext = os.path.splitext(name.lower())
+    if ext in _COMPRESSIONS:
+        stem, ext = os.path.splitext(stem)
+        return {"csv": "csv", "jsonl": "jsonl"}.get(_EXTENSIONS.get(ext, ""))
+    return _EXTENSIONS.get(ext)
+
+
+def resolve_format(files: list[SourceFile], file_format: str) -> str:
+    """The one format of `files`: `file_format`, or detected from the extensions."""
+    file_format = normalize_format(file_format)
+    if file_format != "auto":
+        return file_format
+    found: dict[str, str] = {}
+    for f in files:
+        fmt = format_of(f.name)
+        if fmt is None:
+            known = ", ".join(sorted(_EXTENSIONS))
+            raise DataError(
+                f"file_format 'auto' cannot tell the format of {f.name!r} from its extension "
+                f"(known: {known}, optionally + .gz/.bz2/.zst for text); "
+                f"set file_format to one of {list(FORMATS)}"
+            )
+        found.setdefault(fmt, f.name)
+    if len(found) > 1:
+        examples = ", ".join(f"{fmt} ({name})" for fmt, name in found.items())
+        raise DataError(f"source mixes file formats: {examples}; one source must hold one format")
+    return next(iter(found))
+
+
+def list_sources(source: str) -> list[SourceFile]:
+    """The files `source` names, sorted; DataError when there are none."""
+    if not source or not str(source).strip():
+        raise DataError(f"source must be a path, a gs:// URI or a wildcard, got {source!r}")
+    if not is_gcs_uri(source):
+        return _list_local(source, source)
+    root = gcs_root()
+    if root is None:
+        return _list_gcs_api(source)
+    try:
+        local = gcs_to_mount(source, root)
+    except ValueError as exc:
+        raise DataError(f"source {exc}") from None
+    files = _list_local(local, source)
+    return [SourceFile(mount_to_gcs(f.name, root) or f.name, f.size, f.local_path) for f in files]
+
+
+def _list_local(path: str, shown: str) -> list[SourceFile]:
+    if _GLOB_CHARS.search(path):
+        matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not matches:
+            raise DataError(f"source wildcard {shown!r} matched no files")
+        return [SourceFile(p, os.path.getsize(p), p) for p in matches]
+    if os.path.isdir(path):
+        raise DataError(
+            f"source {shown!r} is a directory; name a file or a wildcard such as "
+            f"{shown.rstrip('/')}/*.csv"
+        )
+    if not os.path.isfile(path):
+        raise DataError(f"source file {shown!r} does not exist")
+    return [SourceFile(path, os.path.getsize(path), path)]
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """A regex for a glob over object names: `*`, `?` stay within one `/` level, `**` spans."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _list_gcs_api(uri: str) -> list[SourceFile]:
+    from google.api_core.exceptions import NotFound
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.cloud import storage
+
+    bucket_name, _, key = uri[len("gs://") :].partition("/")
+    if not bucket_name or not key:
+        raise DataError(f"source must be gs://<bucket>/<object or wildcard>, got {uri!r}")
+    try:
+        bucket = storage.Client().bucket(bucket_name)
+    except DefaultCredentialsError as exc:
+        raise DataError(
+            f"cannot read {uri!r}: no Cloud Storage mount here (set {GCS_ROOT_ENV} or run where "
+            f"/gcs is mounted) and no credentials for the Cloud Storage API ({exc})"
+        ) from None
+    try:
+        match = _GLOB_CHARS.search(key)
+        if match is None:
+            blob = bucket.get_blob(key)
+            if blob is None:
+                raise DataError(f"source object {uri!r} does not exist")
+            return [SourceFile(uri, int(blob.size or 0), blob=blob)]
+        regex = glob_to_regex(key)
+        blobs = [
+            b
+            for b in bucket.list_blobs(prefix=key[: match.start()])
+            if not b.name.endswith("/") and regex.match(b.name)
+        ]
+    except NotFound:
+        raise DataError(f"source bucket gs://{bucket_name} does not exist ({uri!r})") from None
+    if not blobs:
+        raise DataError(f"source wildcard {uri!r} matched no objects")
+    blobs.sort(key=lambda b: b.name)
+    return [SourceFile(f"gs://{bucket_name}/{b.name}", int(b.size or 0), blob=b) for b in blobs]
+
+
+@contextmanager
+def open_stream(src: SourceFile, *, decompress: bool) -> Iterator[Any]:
+    """A readable file for pyarrow: native for local paths, a ranged reader for the API."""
+    codec = compression_of(src.name) if decompress else None
+    if src.local_path is not None:
+        stream = pa.input_stream(src.local_path, compression=codec)
+        try:
+            yield stream
+        finally:
+            stream.close()
+        return
+    with src.blob.open("rb", chunk_size=GCS_CHUNK_SIZE) as raw:
+        stream = pa.PythonFile(raw, mode="r")
+        yield pa.CompressedInputStream(stream, codec) if codec else stream
+
+
+def iter_record_batches(
+    src: SourceFile,
+    fmt: str,
+    *,
+    block_size: int,
+    schema: pa.Schema | None = None,
+    strict: bool = False,
+) -> Iterator[pa.RecordBatch]:
+    """Stream `src` as record batches.
+
+    Args:
+        src: The file.
+        fmt: "csv", "parquet" or "jsonl".
+        block_size: Bytes per block for CSV and JSON Lines.
+        schema: Column types to read CSV/JSONL with (None: infer from the first block).
+        strict: JSONL only: fail on keys that `schema` does not list.
+
+    Raises:
+        pyarrow.ArrowInvalid: when the data does not fit the (inferred or given) types.
+    """
+    if src.size == 0 and fmt != "parquet":
+        return
+    with open_stream(src, decompress=fmt != "parquet") as stream:
+        if fmt == "parquet":
+            yield from pq.ParquetFile(stream).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        elif fmt == "csv":
+            convert = pa_csv.ConvertOptions(
+                column_types={f.name: f.type for f in schema} if schema is not None else None
+            )
+            yield from pa_csv.open_csv(
+                stream,
+                read_options=pa_csv.ReadOptions(block_size=block_size),
+                convert_options=convert,
+            )
+        else:
+            parse = pa_json.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="error" if strict else "infer"
+            )
+            yield from pa_json.open_json(
+                stream, read_options=pa_json.ReadOptions(block_size=block_size), parse_options=parse
+            )
+
+
+def _line_chunks(stream: Any, size: int) -> Iterator[bytes]:
+    """Newline-aligned chunks of about `size` bytes."""
+    rest = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            break
+        data = rest + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        yield data[: cut + 1]
+        rest = data[cut + 1 :]
+    if rest.strip():
+        yield rest + b"\n"
+
+
+def _widen(name: str, old: pa.DataType, new: pa.DataType, fmt: str) -> pa.DataType:
+    if old == new:
+        return old
+    try:
+        merged = pa.unify_schemas(
+            [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
+        )
+        return merged.field(name).type
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        if fmt == "csv":
+            return pa.string()  # every CSV value is text
+        raise DataError(
+            f"column {name!r} holds incompatible types in different records or files: "
+            f"{old} and {new}"
+        ) from None
+
+
+def infer_schema(files: list[SourceFile], fmt: str, *, block_size: int) -> pa.Schema:
+    """Infer CSV/JSONL column types from every block of every file, widening as needed.
+
+    A column that is int64 in one block and float64 in another becomes float64; CSV columns
+    whose blocks disagree otherwise become strings. Slower than streaming (it parses all
+    data once more), so it runs only when the types inferred from the first block fail.
+    """
+    types: dict[str, pa.DataType] = {}
+    header: bytes | None = None
+    first_names: tuple[str, list[str]] | None = None
+    for src in files:
+        if src.size == 0:
+            continue
+        with open_stream(src, decompress=True) as stream:
+            for i, chunk in enumerate(_line_chunks(stream, block_size)):
+                if fmt == "csv":
+                    if i == 0:
+                        header, _, chunk = chunk.partition(b"\n")
+                        header += b"\n"
+                        names = pa_csv.read_csv(pa.py_buffer(header)).schema.names
+                        if first_names is None:
+                            first_names = (src.name, names)
+                        elif sorted(names) != sorted(first_names[1]):
+                            raise schema_mismatch(first_names[0], first_names[1], src.name, names)
+                        if not chunk.strip():
+                            continue
+                    table = _parse(pa_csv.read_csv, header + chunk, src, fmt)
+                else:
+                    table = _parse(pa_json.read_json, chunk, src, fmt)
+                for field in table.schema:
+                    old = types.get(field.name)
+                    types[field.name] = (
+                        field.type if old is None else _widen(field.name, old, field.type, fmt)
+                    )
+    return pa.schema(list(types.items()))
+
+
+def _parse(reader: Any, data: bytes, src: SourceFile, fmt: str) -> pa.Table:
+    try:
+        return reader(pa.py_buffer(data))
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"cannot read {src.name!r} as {fmt}: {exc}") from None
+
+
+def schema_mismatch(
+    first: str, first_cols: list[str] | pa.Schema, other: str, other_cols: list[str] | pa.Schema
+) -> DataError:
+    """The DataError for two files of one source whose columns differ."""
+
+    def show(cols: list[str] | pa.Schema) -> str:
+        if isinstance(cols, pa.Schema):
+            return "[" + ", ".join(f"{f.name}: {f.type}" for f in cols) + "]"
+        return str(list(cols))
+
+    return DataError(
+        f"files in the source have mismatching schemas: {other!r} has {show(other_cols)}, "
+        f"but {first!r} has {show(first_cols)}"
+    )

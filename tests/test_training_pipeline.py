@@ -1,0 +1,129 @@
+"""The whole training pipeline, run locally through kfp.local with the LOCAL twins.
+
+Real parts only: kfp.local runs every component as a subprocess, the custom-job twin starts
+the reference trainer as a process, the upload twin writes the SQLite registry.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import psutil
+import pytest
+
+from components.local.registry import LocalModelRegistry
+from pipelines.local_home import LocalHome
+from pipelines.local_run import RunFailed, run_pipeline
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _vtp(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args, "--home", str(home)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _local(uri: str, home: Path) -> Path:
+    assert uri.startswith("gs://"), uri
+    return home / "gcs" / uri[len("gs://") :]
+
+
+@pytest.mark.xdist_group("e2e-pass")
+def test_cli_run_trains_evaluates_and_registers_a_model_that_predicts(tmp_path):
+    home = tmp_path / "home"
+    proc = _vtp("run", "training", "--local", home=home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for step in ("load-dataset", "custom-training-job", "evaluate-model", "model-upload"):
+        assert f"ok   {step}" in proc.stderr, proc.stderr
+    assert "gate     pass" in proc.stdout
+    assert "version 1, aliases: default" in proc.stdout
+
+    registry = LocalModelRegistry(home / "registry.db")
+    version = registry.get("breast-cancer-classifier")
+    assert version.version_id == "1" and version.version_aliases == ("default",)
+    assert version.labels == {"pipeline": "training"}
+    assert version.container_spec["imageUri"].startswith("us-docker.pkg.dev/vertex-ai/prediction/")
+    model_dir = _local(version.artifact_uri, home)
+    model = joblib.load(model_dir / "model.joblib")
+    features = json.loads((model_dir / "model_metadata.json").read_text())["feature_names"]
+
+    record = json.loads(next((home / "runs").glob("training-*/run.json")).read_text())
+    assert record["state"] == "SUCCEEDED"
+    test_uri = record["tasks"]["load-dataset"]["outputs"]["test"]["uri"]
+    test = pd.read_parquet(test_uri)
+    predictions = model.predict(test[features].values.tolist())  # as the prebuilt server calls it
+    assert set(predictions) <= {0, 1}
+    assert (predictions == test["target"]).mean() > 0.85
+
+    metrics = record["tasks"]["evaluate-model"]["outputs"]["metrics"]["metadata"]
+    assert metrics["auc"] > 0.95 and metrics["accuracy"] > 0.85
+    assert metrics["test_rows"] == len(test)
+    matrix = record["tasks"]["evaluate-model"]["outputs"]["classification_metrics"]["metadata"]
+    confusion = matrix["confusionMatrix"]["rows"]
+    assert sum(sum(row["row"]) for row in confusion) == len(test)
+    assert (
+        "Default version:  1"
+        in _vtp("models", "show", "breast-cancer-classifier", home=home).stdout
+    )
+    assert "breast-cancer-classifier" in _vtp("models", "list", home=home).stdout
+
+
+@pytest.mark.xdist_group("e2e-gate")
+def test_gate_that_fails_skips_the_upload_and_says_so(tmp_path):
+    home = LocalHome(tmp_path / "home")
+    record = run_pipeline(
+        "training", {"project": "p", "metric_threshold": 1.01}, home=home, out=sys.stderr
+    )
+    assert record.state == "SUCCEEDED"
+    assert record.tasks["metric-gate"].outputs["Output"] == "fail"
+    assert "model-upload" not in record.tasks or record.tasks["model-upload"].status == "SKIPPED"
+    assert not home.registry_db.exists() or not LocalModelRegistry(home.registry_db).list_models()
+
+
+@pytest.mark.xdist_group("e2e-gate")
+def test_failing_trainer_fails_the_run_with_the_replica_log_and_leaves_nothing(tmp_path):
+    home = tmp_path / "home"
+    proc = _vtp(
+        "run", "training", "--local", "--param", 'hyperparameters={"max_iter": -3}', home=home
+    )
+    assert proc.returncode == 1
+    assert "FAIL  custom-training-job" in proc.stderr
+    assert "replica workerpool0-0 failed with exit code 1" in proc.stderr
+    assert "max_iter" in proc.stderr
+    assert (
+        not (home / "registry.db").exists()
+        or not LocalModelRegistry(home / "registry.db").list_models()
+    )
+    jobs = list((home / "jobs").glob("*/job.json"))
+    assert [json.loads(j.read_text())["state"] for j in jobs] == ["JOB_STATE_FAILED"]
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "trainer.task" in " ".join(p.info["cmdline"] or [])
+        and str(home) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+def test_run_failed_carries_its_record(tmp_path):
+    home = LocalHome(tmp_path / "home")
+    with pytest.raises(RunFailed) as caught:
+        run_pipeline(
+            "training",
+            {"project": "p", "data_source": str(tmp_path / "none.csv")},
+            home=home,
+            out=sys.stderr,
+        )
+    assert caught.value.record.tasks["load-dataset"].status == "FAILURE"
+    assert any("none.csv" in line for line in caught.value.record.failure_log)

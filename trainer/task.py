@@ -1,0 +1,297 @@
+"""Entry point of the reference trainer: `python -m trainer.task [--name=value ...]`.
+
+Follows the Vertex AI training contract: data from `AIP_TRAINING_DATA_URI` /
+`AIP_VALIDATION_DATA_URI`, the model into `AIP_MODEL_DIR` (`model.joblib` for Vertex's prebuilt
+scikit-learn prediction container, plus `model_metadata.json`), the validation metric reported
+with cloudml-hypertune for hyperparameter tuning. Flags override the environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import hypertune
+import joblib
+import numpy as np
+import sklearn
+from sklearn.model_selection import train_test_split
+
+from trainer import TrainerError, data, model
+
+log = logging.getLogger("trainer")
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "model_metadata.json"
+LOGS_METRICS_FILE = "metrics.json"
+HOLDOUT_SEED = 0
+
+
+def integer(text: str) -> int:
+    """`'64'` or `'64.0'` -> 64 (Vertex sends integer parameters as doubles)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"must be an integer (64 or 64.0), got {text!r}")
+    return int(value)
+
+
+def optional_integer(text: str) -> int | None:
+    """Like `integer`, with `none` or `0` meaning no limit."""
+    if text.strip().lower() in ("none", ""):
+        return None
+    return integer(text) or None
+
+
+def fraction(text: str) -> float:
+    """A float strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _add(group, name: str, **kwargs) -> None:
+    """Adds `--name`, plus `--name_with_underscores` (Vertex parameter ids often use them)."""
+    flags = [f"--{name}"]
+    if "-" in name:
+        flags.append(f"--{name.replace('-', '_')}")
+    group.add_argument(*flags, **kwargs)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; every flag also accepts underscores (`--max_iter=64`)."""
+    p = argparse.ArgumentParser(
+        prog="python -m trainer.task",
+        description="Trains the reference classifier under the Vertex AI training contract.",
+    )
+    io = p.add_argument_group("data and outputs (default: the AIP_* environment variables)")
+    _add(
+        io, "training-data", help="Parquet/CSV file, directory or wildcard; $AIP_TRAINING_DATA_URI"
+    )
+    _add(
+        io,
+        "validation-data",
+        help="same forms; $AIP_VALIDATION_DATA_URI; when absent, a held-out share of training data",
+    )
+    _add(io, "model-dir", help="where model.joblib goes; $AIP_MODEL_DIR")
+    _add(io, "target-column", default="target", help="label column (default: target)")
+    _add(
+        io,
+        "exclude-columns",
+        default="id",
+        help="comma-separated columns that are not features (default: id)",
+    )
+    _add(
+        io,
+        "metric",
+        default="auc",
+        choices=list(model.METRICS),
+        help="validation metric reported to hypertune, as its tag (default: auc)",
+    )
+    _add(
+        io,
+        "validation-fraction",
+        type=fraction,
+        default=0.2,
+        help="share of training rows held out when there is no validation data (default: 0.2)",
+    )
+    _add(
+        io,
+        "report-every",
+        type=integer,
+        default=10,
+        help="also report the metric every N boosting iterations, 0 = final only (default: 10)",
+    )
+
+    hp = p.add_argument_group("hyperparameters (HistGradientBoostingClassifier)")
+    defaults = model.HyperParameters()
+    _add(hp, "learning-rate", type=float, default=defaults.learning_rate)
+    _add(hp, "max-iter", type=integer, default=defaults.max_iter)
+    _add(
+        hp, "max-depth", type=optional_integer, default=defaults.max_depth, help="0/none: no limit"
+    )
+    _add(
+        hp,
+        "max-leaf-nodes",
+        type=optional_integer,
+        default=defaults.max_leaf_nodes,
+        help="0/none: no limit",
+    )
+    _add(hp, "l2-regularization", type=float, default=defaults.l2_regularization)
+    _add(hp, "min-samples-leaf", type=integer, default=defaults.min_samples_leaf)
+    _add(hp, "seed", type=integer, default=defaults.seed, help="random seed of the model")
+    return p
+
+
+def resolve(value: str | None, env: str, flag: str, required: bool = True) -> str | None:
+    """The flag's value, else the environment variable's, else an error when required."""
+    value = value or os.environ.get(env) or None
+    if value is None and required:
+        raise TrainerError(f"no {flag}: pass {flag}=URI or set {env}")
+    return value
+
+
+def split_columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def write_json(path: str, payload: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Trains, evaluates, saves and reports. Returns the metadata written next to the model."""
+    train_uri = resolve(args.training_data, "AIP_TRAINING_DATA_URI", "--training-data")
+    val_uri = resolve(
+        args.validation_data, "AIP_VALIDATION_DATA_URI", "--validation-data", required=False
+    )
+    model_uri = resolve(args.model_dir, "AIP_MODEL_DIR", "--model-dir")
+    target = args.target_column
+    excluded = split_columns(args.exclude_columns)
+    hp = model.HyperParameters(
+        learning_rate=args.learning_rate,
+        max_iter=args.max_iter,
+        max_depth=args.max_depth,
+        max_leaf_nodes=args.max_leaf_nodes,
+        l2_regularization=args.l2_regularization,
+        min_samples_leaf=args.min_samples_leaf,
+        seed=args.seed,
+    )
+    trial = os.environ.get("CLOUD_ML_TRIAL_ID")
+    log.info("trial %s, hyperparameters %s", trial or "-", json.dumps(hp.as_dict()))
+
+    log.info("reading training data %s", train_uri)
+    train = data.read_table(train_uri)
+    features = data.feature_columns(train, target, excluded)
+    x, y = data.xy(train, features, target, "training")
+    log.info("training data: %d rows, %d features, target %r", len(x), len(features), target)
+    if val_uri:
+        log.info("reading validation data %s", val_uri)
+        x_val, y_val = data.xy(data.read_table(val_uri), features, target, "validation")
+        validation = {"source": val_uri, "rows": len(x_val)}
+    else:
+        x, x_val, y, y_val = holdout(x, y, args.validation_fraction)
+        validation = {"source": "holdout", "fraction": args.validation_fraction, "rows": len(x_val)}
+        log.info("no validation data: held out %d of %d rows", len(x_val), len(x_val) + len(x))
+
+    started = time.monotonic()
+    estimator = model.fit(hp, x, y)
+    classes = estimator.classes_
+    log.info(
+        "trained in %.2fs: %d iterations, classes %s",
+        time.monotonic() - started,
+        estimator.n_iter_,
+        classes.tolist(),
+    )
+    model.check_labels(y_val, classes, "validation")
+
+    tuner = hypertune.HyperTune()
+    curve = []
+    for step, value in model.staged_scores(estimator, x_val, y_val, args.metric, args.report_every):
+        tuner.report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag=args.metric, metric_value=value, global_step=step
+        )
+        curve.append([step, value])
+        log.info("iteration %d: validation %s=%.6f", step, args.metric, value)
+    proba = estimator.predict_proba(x_val)
+    final = model.score(args.metric, y_val, proba, classes)
+    scores = model.all_scores(y_val, proba, classes)
+    log.info("validation metrics: %s", json.dumps(scores, sort_keys=True))
+
+    model_dir = data.local_path(model_uri)
+    os.makedirs(model_dir, exist_ok=True)
+    joblib.dump(estimator, os.path.join(model_dir, MODEL_FILE))
+    metadata = {
+        "framework": "scikit-learn",
+        "sklearn_version": sklearn.__version__,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "estimator": type(estimator).__name__,
+        "model_file": MODEL_FILE,
+        "feature_names": list(map(str, features)),
+        "target_column": target,
+        "exclude_columns": excluded,
+        "classes": classes.tolist(),
+        "hyperparameters": hp.as_dict(),
+        "n_iter": int(estimator.n_iter_),
+        "training_rows": len(x),
+        "validation": validation,
+        "metric": args.metric,
+        "metric_goal": "MAXIMIZE" if model.METRICS[args.metric] else "MINIMIZE",
+        "validation_metrics": scores,
+        "trial_id": trial,
+    }
+    write_json(os.path.join(model_dir, METADATA_FILE), metadata)
+    log.info("wrote %s and %s to %s", MODEL_FILE, METADATA_FILE, model_uri)
+
+    tuner.report_hyperparameter_tuning_metric(
+        hyperparameter_metric_tag=args.metric, metric_value=final, global_step=estimator.n_iter_
+    )
+    curve.append([int(estimator.n_iter_), final])
+    log.info(
+        "reported %s=%.6f at step %d to %s",
+        args.metric,
+        final,
+        estimator.n_iter_,
+        tuner.metric_path,
+    )
+    write_side_outputs(args.metric, curve, scores)
+    return metadata
+
+
+def holdout(x: np.ndarray, y: np.ndarray, share: float):
+    """A deterministic, stratified (when possible) split: `x_train, x_val, y_train, y_val`."""
+    _, counts = np.unique(y, return_counts=True)
+    n_val = int(np.ceil(share * len(y)))
+    stratify = y if counts.min() >= 2 and len(counts) <= n_val else None
+    try:
+        return train_test_split(x, y, test_size=share, random_state=HOLDOUT_SEED, stratify=stratify)
+    except ValueError as e:
+        raise TrainerError(
+            f"cannot hold out {share:.0%} of {len(y)} training rows for validation: {e}"
+        ) from e
+
+
+def write_side_outputs(metric: str, curve: list, scores: dict) -> None:
+    """The metric curve in `$AIP_TENSORBOARD_LOG_DIR` when set; notes the checkpoint dir."""
+    logs_uri = os.environ.get("AIP_TENSORBOARD_LOG_DIR")
+    if logs_uri:
+        logs_dir = data.local_path(logs_uri)
+        os.makedirs(logs_dir, exist_ok=True)
+        payload = {"metric": metric, "curve": curve, "final": scores}
+        write_json(os.path.join(logs_dir, LOGS_METRICS_FILE), payload)
+        log.info("wrote %s to %s", LOGS_METRICS_FILE, logs_uri)
+    checkpoint_uri = os.environ.get("AIP_CHECKPOINT_DIR")
+    if checkpoint_uri:
+        log.info("checkpoints: none needed (one pass of training), %s left empty", checkpoint_uri)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = parser().parse_args(argv)
+    try:
+        run(args)
+    except TrainerError as e:
+        print(f"trainer: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
