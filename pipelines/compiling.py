@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +42,35 @@ def compile_all(out_dir: Path, component_image: str | None = None) -> list[Path]
         path.parent.mkdir(parents=True, exist_ok=True)
         compiler.Compiler().compile(catalog.component(name), str(path))
         written.append(path)
-    if component_image and component_image != config.COMPONENT_IMAGE:
-        for path in written:
-            _swap_image(path, config.COMPONENT_IMAGE, component_image)
+    for path in written:
+        text = _stable_header(path.read_text())
+        if component_image and component_image != config.COMPONENT_IMAGE:
+            text = text.replace(f"image: {config.COMPONENT_IMAGE}\n", f"image: {component_image}\n")
+        path.write_text(text)
     return written
 
 
-def _swap_image(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    path.write_text(text.replace(f"image: {old}\n", f"image: {new}\n"))
+_DICT_DEFAULT = re.compile(r"^(#\s+\w+: dict \[Default: )(\{.*\})(\])$", re.MULTILINE)
+
+
+def _stable_header(text: str) -> str:
+    """KFP's header comment prints dict defaults in protobuf map order, which changes from
+    one process to the next; print them with sorted keys so the YAML is byte-identical."""
+
+    def ordered(match: re.Match) -> str:
+        value = ast.literal_eval(match.group(2))
+        return f"{match.group(1)}{_sorted_repr(value)}{match.group(3)}"
+
+    return _DICT_DEFAULT.sub(ordered, text)
+
+
+def _sorted_repr(value) -> str:
+    if isinstance(value, dict):
+        items = ", ".join(f"{k!r}: {_sorted_repr(value[k])}" for k in sorted(value))
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_sorted_repr(v) for v in value) + "]"
+    return repr(value)
 
 
 def check(out_dir: Path, component_image: str | None = None) -> Drift:
