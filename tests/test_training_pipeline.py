@@ -4,6 +4,7 @@ Real parts only: kfp.local runs every component as a subprocess, the custom-job 
 the reference trainer as a process, the upload twin writes the SQLite registry.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -32,6 +33,18 @@ def _vtp(*args: str, home: Path) -> subprocess.CompletedProcess:
         timeout=600,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def _trainers(home: Path) -> list[psutil.Process]:
+    """Live reference-trainer processes started by a run under `home`."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if (proc.info["cmdline"] or [])[1:3] == ["-m", "trainer.task"] and proc.environ().get(
+                "VTP_GCS_ROOT", ""
+            ).startswith(str(home)):
+                found.append(proc)
+    return found
 
 
 def _local(uri: str, home: Path) -> Path:
@@ -107,12 +120,7 @@ def test_failing_trainer_fails_the_run_with_the_replica_log_and_leaves_nothing(t
     )
     jobs = list((home / "jobs").glob("*/job.json"))
     assert [json.loads(j.read_text())["state"] for j in jobs] == ["JOB_STATE_FAILED"]
-    leftovers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if "trainer.task" in " ".join(p.info["cmdline"] or [])
-        and str(home) in " ".join(p.info["cmdline"] or [])
-    ]
+    leftovers = _trainers(home)
     assert leftovers == []
 
 
@@ -127,3 +135,45 @@ def test_run_failed_carries_its_record(tmp_path):
         )
     assert caught.value.record.tasks["load-dataset"].status == "FAILURE"
     assert any("none.csv" in line for line in caught.value.record.failure_log)
+
+
+@pytest.mark.xdist_group("e2e-pass")
+def test_interrupted_run_stops_the_trainer_and_exits_130(tmp_path):
+    """Ctrl-C (SIGINT to the foreground process group) while the trainer runs."""
+    import signal
+    import time
+
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "run",
+            "training",
+            "--local",
+            "--home",
+            str(home),
+            "--param",
+            'hyperparameters={"max_iter": 100000, "learning_rate": 0.0001}',
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    deadline = time.monotonic() + 120
+    while not _trainers(home):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelled" in err
+    time.sleep(0.5)
+    assert _trainers(home) == []
+    record = json.loads(next((home / "runs").glob("training-*/run.json")).read_text())
+    assert record["state"] == "CANCELLED"

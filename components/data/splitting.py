@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +35,15 @@ from components.errors import DataError
 from components.paths import to_local_path
 
 SPLITS = ("train", "validation", "test")
-#: Bytes of CSV / JSON Lines text parsed per record batch.
-DEFAULT_BLOCK_SIZE = 16 << 20
+#: Bytes of CSV / JSON Lines text parsed per record batch (pyarrow's own default).
+DEFAULT_BLOCK_SIZE = 1 << 20
 #: Output Parquet codec (pyarrow's default).
 COMPRESSION = "snappy"
 #: A split's rows are buffered until one of these is reached, then written as one row group.
 ROW_GROUP_ROWS = 1 << 20
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_BYTES = 32 << 20
+#: Row groups queued for the write thread beyond the one it is encoding.
+WRITE_QUEUE_DEPTH = 2
 _FRACTION_TOLERANCE = 1e-6
 
 _U64 = np.uint64
@@ -200,12 +204,40 @@ class _Assigner:
         return np.searchsorted(self._bounds, unit, side="right").astype(np.int8)
 
 
+class _WriteThread:
+    """Encodes row groups on one background thread while the caller parses the next blocks.
+
+    At most `depth` row groups wait in the queue, so memory stays bounded. Writes run in
+    submission order, so each file's row groups keep their order.
+    """
+
+    def __init__(self, depth: int = WRITE_QUEUE_DEPTH):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtp-parquet")
+        self._pending: deque[Future] = deque()
+        self._depth = depth
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+        while len(self._pending) > self._depth:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def shutdown(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
 class _SplitWriter:
     """One Parquet file; batches are buffered into row groups of ROW_GROUP_ROWS/BYTES."""
 
-    def __init__(self, path: str, schema: pa.Schema):
+    def __init__(self, path: str, schema: pa.Schema, thread: _WriteThread):
         self.schema = schema
         self.rows = 0
+        self._thread = thread
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
         self._buffered_bytes = 0
@@ -222,11 +254,11 @@ class _SplitWriter:
     def flush(self) -> None:
         if self._buffer:
             table = pa.Table.from_batches(self._buffer, self.schema)
-            self._writer.write_table(table, row_group_size=max(1, self._buffered_rows))
+            self._thread.submit(self._writer.write_table, table, max(1, self._buffered_rows))
             self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
 
     def close(self) -> None:
-        self.flush()
+        """Close the file (after the write thread has drained)."""
         self._writer.close()
 
 
@@ -314,6 +346,7 @@ def _stream(
 ) -> tuple[pa.Schema, list[int]]:
     """One pass over every file; `full_schema` None means infer from the first block."""
     writers: list[_SplitWriter] = []
+    thread = _WriteThread()
     schema = full_schema
     first_file = ""
     row = 0
@@ -323,7 +356,7 @@ def _stream(
                 if not writers:
                     schema = _check_key(batch.schema.remove_metadata(), assigner.key)
                     first_file = src.name
-                    writers = [_SplitWriter(p, schema) for p in paths]
+                    writers = [_SplitWriter(p, schema, thread) for p in paths]
                 batch = _conform(batch, schema, fmt, full_schema is not None, first_file, src)
                 if batch.num_rows == 0:
                     continue
@@ -340,7 +373,11 @@ def _stream(
                 f"source has no data rows: read {len(files)} file(s) "
                 f"({', '.join(f.name for f in files[:5])}{', ...' if len(files) > 5 else ''})"
             )
+        for writer in writers:
+            writer.flush()
+        thread.drain()
     finally:
+        thread.shutdown()
         for writer in writers:
             writer.close()
     return schema, [w.rows for w in writers]
