@@ -7,8 +7,10 @@ and peak RSS (`os.wait4` rusage of that child). Methods:
   pandas  pd.read_csv + sklearn train_test_split (twice) + DataFrame.to_parquet per split
   arrow   pyarrow.csv.open_csv -> one ParquetWriter (no split: the practical limit)
   vtp     components.data.splitting.split_dataset (train/validation/test = 0.8/0.1/0.1)
+  vtp_key the same, split by a hash of the `user_id` column instead of the row index
 
-Every method writes snappy-compressed Parquet; arrow and vtp read 16 MiB CSV blocks.
+Every method writes snappy-compressed Parquet; arrow and vtp read 1 MiB CSV blocks
+(pyarrow's default block size).
 
     python benchmarks/bench_load_dataset.py --sizes 128M,512M,1G --repeat 3
     python benchmarks/bench_load_dataset.py --quick
@@ -28,8 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "benchmarks" / ".work"
-METHODS = ("pandas", "arrow", "vtp")
-BLOCK_SIZE = 16 << 20
+METHODS = ("pandas", "arrow", "vtp", "vtp_key")
+BLOCK_SIZE = 1 << 20
 COMPRESSION = "snappy"
 SPLITS = ("train", "validation", "test")
 
@@ -100,7 +102,7 @@ def run_method(method: str, source: Path, out: Path) -> dict:
     if method == "pandas":
         import pandas as pd
         from sklearn.model_selection import train_test_split
-    elif method == "vtp":
+    elif method in ("vtp", "vtp_key"):
         sys.path.insert(0, str(REPO))
         from components.data.splitting import split_dataset
     elif method != "arrow":
@@ -124,7 +126,8 @@ def run_method(method: str, source: Path, out: Path) -> dict:
                 writer.write_batch(batch)
                 rows += batch.num_rows
     else:
-        rows = split_dataset(str(source), *paths, block_size=BLOCK_SIZE).total_rows
+        key = "user_id" if method == "vtp_key" else None
+        rows = split_dataset(str(source), *paths, key_column=key, block_size=BLOCK_SIZE).total_rows
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime

@@ -230,6 +230,17 @@ def test_jsonl_types_and_keys_that_appear_later_are_merged(tmp_path):
     assert_complete_split(tables, 5_000)
 
 
+def test_rows_longer_than_the_block_size(tmp_path):
+    table = make_table(3_000)
+    long_text = pa.array(["x" * 9_000 if i == 1_500 else "short" for i in range(3_000)])
+    table = table.set_column(3, "city", long_text)
+    for fmt in ("csv", "jsonl"):
+        _, tables = split(write(table, tmp_path / f"d.{fmt}", fmt), tmp_path / fmt, block_size=4096)
+        assert_complete_split(tables, 3_000)
+        merged = pa.concat_tables(tables.values()).sort_by("id")
+        assert len(merged["city"][1_500].as_py()) == 9_000
+
+
 # --- bad input -----------------------------------------------------------------------------
 
 

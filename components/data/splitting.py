@@ -37,6 +37,8 @@ from components.paths import to_local_path
 SPLITS = ("train", "validation", "test")
 #: Bytes of CSV / JSON Lines text parsed per record batch (pyarrow's own default).
 DEFAULT_BLOCK_SIZE = 1 << 20
+#: Blocks grow up to this size (x16 per retry) when a row does not fit in one.
+MAX_BLOCK_SIZE = 256 << 20
 #: Output Parquet codec (pyarrow's default).
 COMPRESSION = "snappy"
 #: A split's rows are buffered until one of these is reached, then written as one row group.
@@ -160,12 +162,20 @@ def _powers_upto(n: int) -> np.ndarray:
 def hash_keys(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A stable 64-bit hash of each value's text form (`123` and `"123"` hash alike).
 
+    Binary values hash their bytes; `5.0` hashes like `5` (Arrow prints it so).
+
     Pure uint64 arithmetic on the UTF-8 bytes (a polynomial hash, then splitmix64): the
     same on every process, platform and version of numpy/pandas/pyarrow. Nulls share a hash.
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    arr = pc.cast(values, pa.large_string())
+    kind = values.type
+    binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    binary = binary or pa.types.is_fixed_size_binary(kind)
+    try:
+        arr = pc.cast(values, pa.large_binary() if binary else pa.large_string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+        raise DataError(f"key_column values of type {kind} cannot be hashed: {exc}") from None
     n = len(arr)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
     lengths = np.diff(offsets)
@@ -266,6 +276,10 @@ class _TypesChanged(Exception):
     """Types inferred from the first block do not fit later data (internal signal)."""
 
 
+class _BlockTooSmall(Exception):
+    """A CSV / JSON row is longer than the block size (internal signal)."""
+
+
 def split_dataset(
     source: str,
     train_path: str,
@@ -313,11 +327,7 @@ def split_dataset(
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     assigner = _Assigner(fractions, seed, key_column)
     try:
-        try:
-            schema, counts = _stream(files, fmt, paths, assigner, int(block_size), None)
-        except _TypesChanged:
-            full = infer_schema(files, fmt, block_size=int(block_size))
-            schema, counts = _stream(files, fmt, paths, assigner, int(block_size), full)
+        schema, counts = _split_files(files, fmt, paths, assigner, int(block_size))
     except BaseException:
         for path in paths:
             if os.path.exists(path):
@@ -334,6 +344,25 @@ def split_dataset(
         seed=int(seed),
         key_column=key_column,
     )
+
+
+def _split_files(
+    files: list[SourceFile], fmt: str, paths: list[str], assigner: _Assigner, block_size: int
+) -> tuple[pa.Schema, list[int]]:
+    """Stream all files; retry with wider types or bigger blocks when the first try fails."""
+    full_schema = None
+    while True:
+        try:
+            return _stream(files, fmt, paths, assigner, block_size, full_schema)
+        except _BlockTooSmall:
+            if block_size >= MAX_BLOCK_SIZE:
+                raise DataError(
+                    f"a row of the source is longer than {MAX_BLOCK_SIZE} bytes; "
+                    "rows must fit in one block"
+                ) from None
+            block_size = min(block_size * 16, MAX_BLOCK_SIZE)
+        except _TypesChanged:
+            full_schema = infer_schema(files, fmt, block_size=block_size)
 
 
 def _stream(
@@ -367,7 +396,7 @@ def _stream(
                     if counts[k] == batch.num_rows:
                         writer.write(batch)
                     elif counts[k]:
-                        writer.write(batch.filter(pa.array(ids == k)))
+                        writer.write(batch.filter(_bool_array(ids == k)))
         if row == 0:
             raise DataError(
                 f"source has no data rows: read {len(files)} file(s) "
@@ -383,6 +412,12 @@ def _stream(
     return schema, [w.rows for w in writers]
 
 
+def _bool_array(mask: np.ndarray) -> pa.Array:
+    """A numpy bool mask as an Arrow array (bit-packed; `pa.array` would import pandas)."""
+    bits = np.packbits(mask, bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
+
+
 def _batches(
     src: SourceFile, fmt: str, block_size: int, schema: pa.Schema | None, strict: bool
 ) -> Iterator[pa.RecordBatch]:
@@ -393,6 +428,8 @@ def _batches(
     except (pa.ArrowInvalid, OSError) as exc:
         if "Empty CSV file" in str(exc):
             return
+        if "straddles two block boundaries" in str(exc):
+            raise _BlockTooSmall from exc
         if fmt != "parquet" and not strict and isinstance(exc, pa.ArrowInvalid):
             raise _TypesChanged from exc
         raise DataError(f"cannot read {src.name!r} as {fmt}: {exc}") from None
