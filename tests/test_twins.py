@@ -134,11 +134,21 @@ def test_upload_twin_creates_versions_of_a_parent_model(tmp_path, monkeypatch):
     registry = LocalModelRegistry(
         tmp_path / "home" / "registry.db", project="p", location="us-east1"
     )
-    versions = {v.version_id: v.version_aliases for v in registry.list_versions(name)}
-    assert versions == {"1": (), "2": ("challenger", "default")} or versions == {
-        "1": (),
-        "2": ("default", "challenger"),
-    }
+    versions = {v.version_id: set(v.version_aliases) for v in registry.list_versions(name)}
+    assert versions == {"1": {"default"}, "2": {"challenger"}}  # default moves only when asked
+    third = VertexModel(name="model", uri="", metadata={})
+    model_upload.python_func(
+        display_name="clf",
+        gcp_resources=str(tmp_path / "r3"),
+        model=third,
+        unmanaged_container_model=source,
+        parent_model=second,
+        version_aliases=["default", "champion"],
+        project="p",
+        location="us-east1",
+    )
+    versions = {v.version_id: set(v.version_aliases) for v in registry.list_versions(name)}
+    assert versions == {"1": set(), "2": {"challenger"}, "3": {"default", "champion"}}
 
 
 def test_upload_twin_needs_a_model_and_writes_nothing_without_one(tmp_path, monkeypatch):

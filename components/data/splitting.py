@@ -43,7 +43,7 @@ MAX_BLOCK_SIZE = 256 << 20
 COMPRESSION = "snappy"
 #: A split's rows are buffered until one of these is reached, then written as one row group.
 ROW_GROUP_ROWS = 1 << 20
-ROW_GROUP_BYTES = 32 << 20
+ROW_GROUP_BYTES = 16 << 20
 #: Row groups queued for the write thread beyond the one it is encoding.
 WRITE_QUEUE_DEPTH = 2
 _FRACTION_TOLERANCE = 1e-6

@@ -7,6 +7,7 @@ from components.paths import registry_db
 
 RESOURCE_NAME_KEY = "resourceName"
 LOCAL_MODEL_URI_PREFIX = "vtp-local://"
+DEFAULT_ALIAS = "default"
 
 
 def upload_to_local_registry(
@@ -43,6 +44,7 @@ def upload_to_local_registry(
     parent = None
     if parent_model is not None:
         parent = (parent_model.metadata or {}).get(RESOURCE_NAME_KEY) or parent_model.uri
+    aliases = [str(a) for a in version_aliases]
     registry = LocalModelRegistry(registry_db(), project=project, location=location)
     version = registry.upload(
         display_name=display_name,
@@ -51,7 +53,11 @@ def upload_to_local_registry(
         container_spec=meta.get("containerSpec", {}),
         predict_schemata=meta.get("predictSchemata") or None,
         parent_model=parent,
-        version_aliases=[str(a) for a in version_aliases],
+        # The API (which GCPC calls) moves `default` only when asked to; a model's first
+        # version always gets it. (The Python SDK's `is_default_version=True` is the SDK
+        # adding "default" to the aliases for you.)
+        version_aliases=[a for a in aliases if a != DEFAULT_ALIAS],
+        is_default_version=DEFAULT_ALIAS in aliases,
         labels={str(k): str(v) for k, v in labels.items()},
         metadata={
             "explanationSpec": {
@@ -66,8 +72,8 @@ def upload_to_local_registry(
     model.uri = LOCAL_MODEL_URI_PREFIX + resource_name
     model.metadata[RESOURCE_NAME_KEY] = resource_name
     write_gcp_resources(gcp_resources_path, "Model", version.model_resource_name)
-    aliases = ", ".join(version.version_aliases) or "none"
-    print(f"uploaded {display_name!r} as {resource_name} (aliases: {aliases})")
+    shown = ", ".join(version.version_aliases) or "none"
+    print(f"uploaded {display_name!r} as {resource_name} (aliases: {shown})")
     if encryption_spec_key_name:
         print("notice: encryption_spec_key_name is recorded by Vertex only; ignored locally")
     return resource_name
