@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from components.errors import SpecError
 
@@ -176,3 +177,40 @@ def check_labels(field: str, value: object) -> FrozenMap:
                 "must hold only lowercase letters, digits, _ and - (at most 63 characters)",
             )
     return labels
+
+
+def json_fields(
+    value: object, path: str, allowed: Sequence[str], required: Sequence[str] = ()
+) -> dict[str, Any]:
+    """`value` as a dict with snake_case keys, refusing unknown and missing keys."""
+    if not isinstance(value, Mapping):
+        raise SpecError(path, value, "must be a mapping (a JSON object)")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = snake(str(key))
+        if name not in allowed:
+            raise SpecError(path, key, f"fields must be among {', '.join(allowed)}")
+        if name in out:
+            raise SpecError(path, key, "must not give a field twice (camelCase and snake_case)")
+        out[name] = item
+    for name in required:
+        if name not in out:
+            raise SpecError(f"{path}.{name}", None, "is required")
+    return out
+
+
+def json_int(path: str, value: object) -> int:
+    """An integral int, float (`2.0`) or digit string (`"2"`) as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise SpecError(path, value, "must be an integer")
+
+
+def json_list(path: str, value: object) -> Sequence[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise SpecError(path, value, "must be a list")
+    return value

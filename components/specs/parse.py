@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from components.errors import SpecError
-from components.specs._validate import rebased, snake
+from components.specs._validate import json_fields, json_int, json_list, rebased
 from components.specs.containers import ContainerSpec, PythonPackageSpec
 from components.specs.machines import DiskSpec, MachineSpec, ReservationAffinity
 from components.specs.worker_pool import NfsMount, WorkerPoolSpec
@@ -26,47 +26,10 @@ _POOL_FIELDS = (
 )
 
 
-def _fields(
-    value: object, path: str, allowed: Sequence[str], required: Sequence[str] = ()
-) -> dict[str, Any]:
-    """`value` as a dict with snake_case keys, refusing unknown and missing keys."""
-    if not isinstance(value, Mapping):
-        raise SpecError(path, value, "must be a mapping (a JSON object)")
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = snake(str(key))
-        if name not in allowed:
-            raise SpecError(path, key, f"fields must be among {', '.join(allowed)}")
-        if name in out:
-            raise SpecError(path, key, "must not give a field twice (camelCase and snake_case)")
-        out[name] = item
-    for name in required:
-        if name not in out:
-            raise SpecError(f"{path}.{name}", None, "is required")
-    return out
-
-
-def _int(path: str, value: object) -> int:
-    """An integral int, float (`2.0`) or digit string (`"2"`) as an int."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise SpecError(path, value, "must be an integer")
-
-
-def _list(path: str, value: object) -> Sequence[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise SpecError(path, value, "must be a list")
-    return value
-
-
 def _env(path: str, value: object) -> dict[str, str]:
     env: dict[str, str] = {}
-    for i, item in enumerate(_list(path, value)):
-        var = _fields(item, f"{path}[{i}]", ("name", "value"), required=("name",))
+    for i, item in enumerate(json_list(path, value)):
+        var = json_fields(item, f"{path}[{i}]", ("name", "value"), required=("name",))
         if var["name"] in env:
             raise SpecError(f"{path}[{i}].name", var["name"], "must not repeat an earlier name")
         env[var["name"]] = var.get("value", "")
@@ -74,7 +37,7 @@ def _env(path: str, value: object) -> dict[str, str]:
 
 
 def _container(value: object, path: str) -> ContainerSpec:
-    d = _fields(value, path, ("image_uri", "command", "args", "env"), required=("image_uri",))
+    d = json_fields(value, path, ("image_uri", "command", "args", "env"), required=("image_uri",))
     if "env" in d:
         d["env"] = _env(f"{path}.env", d["env"])
     with rebased("container_spec", path):
@@ -83,7 +46,7 @@ def _container(value: object, path: str) -> ContainerSpec:
 
 def _python_package(value: object, path: str) -> PythonPackageSpec:
     names = ("executor_image_uri", "package_uris", "python_module", "args", "env")
-    d = _fields(value, path, names, required=names[:3])
+    d = json_fields(value, path, names, required=names[:3])
     if "env" in d:
         d["env"] = _env(f"{path}.env", d["env"])
     with rebased("python_package_spec", path):
@@ -92,18 +55,18 @@ def _python_package(value: object, path: str) -> PythonPackageSpec:
 
 def _reservation(value: object, path: str) -> ReservationAffinity:
     names = ("reservation_affinity_type", "key", "values")
-    d = _fields(value, path, names, required=names[:1])
+    d = json_fields(value, path, names, required=names[:1])
     with rebased("reservation_affinity", path):
         return ReservationAffinity(**d)
 
 
 def _machine(value: object, path: str) -> MachineSpec:
     names = ("machine_type", "accelerator_type", "accelerator_count", "reservation_affinity")
-    d = _fields(value, path, names, required=names[:1])
+    d = json_fields(value, path, names, required=names[:1])
     if d.get("accelerator_type") == "ACCELERATOR_TYPE_UNSPECIFIED":
         d["accelerator_type"] = None
     if "accelerator_count" in d:
-        d["accelerator_count"] = _int(f"{path}.accelerator_count", d["accelerator_count"])
+        d["accelerator_count"] = json_int(f"{path}.accelerator_count", d["accelerator_count"])
     if "reservation_affinity" in d:
         d["reservation_affinity"] = _reservation(
             d["reservation_affinity"], f"{path}.reservation_affinity"
@@ -113,16 +76,16 @@ def _machine(value: object, path: str) -> MachineSpec:
 
 
 def _disk(value: object, path: str) -> DiskSpec:
-    d = _fields(value, path, ("boot_disk_type", "boot_disk_size_gb"))
+    d = json_fields(value, path, ("boot_disk_type", "boot_disk_size_gb"))
     if "boot_disk_size_gb" in d:
-        d["boot_disk_size_gb"] = _int(f"{path}.boot_disk_size_gb", d["boot_disk_size_gb"])
+        d["boot_disk_size_gb"] = json_int(f"{path}.boot_disk_size_gb", d["boot_disk_size_gb"])
     with rebased("disk_spec", path):
         return DiskSpec(**d)
 
 
 def _nfs(value: object, path: str) -> NfsMount:
     names = ("server", "path", "mount_point")
-    d = _fields(value, path, names, required=names)
+    d = json_fields(value, path, names, required=names)
     with rebased("nfs_mount", path):
         return NfsMount(**d)
 
@@ -135,10 +98,10 @@ def worker_pool_from_dict(d: Mapping[str, Any], index: int) -> WorkerPoolSpec | 
     path = f"worker_pool_specs[{index}]"
     if isinstance(d, Mapping) and not d:
         return None
-    f = _fields(d, path, _POOL_FIELDS, required=("machine_spec", "replica_count"))
+    f = json_fields(d, path, _POOL_FIELDS, required=("machine_spec", "replica_count"))
     kwargs: dict[str, Any] = {
         "machine_spec": _machine(f["machine_spec"], f"{path}.machine_spec"),
-        "replica_count": _int(f"{path}.replica_count", f["replica_count"]),
+        "replica_count": json_int(f"{path}.replica_count", f["replica_count"]),
     }
     if "container_spec" in f:
         kwargs["container_spec"] = _container(f["container_spec"], f"{path}.container_spec")
@@ -149,7 +112,7 @@ def worker_pool_from_dict(d: Mapping[str, Any], index: int) -> WorkerPoolSpec | 
     if "disk_spec" in f:
         kwargs["disk_spec"] = _disk(f["disk_spec"], f"{path}.disk_spec")
     if "nfs_mounts" in f:
-        mounts = _list(f"{path}.nfs_mounts", f["nfs_mounts"])
+        mounts = json_list(f"{path}.nfs_mounts", f["nfs_mounts"])
         kwargs["nfs_mounts"] = [_nfs(m, f"{path}.nfs_mounts[{i}]") for i, m in enumerate(mounts)]
     with rebased("worker_pool_spec", path):
         return WorkerPoolSpec(**kwargs)
@@ -158,7 +121,7 @@ def worker_pool_from_dict(d: Mapping[str, Any], index: int) -> WorkerPoolSpec | 
 def parse_worker_pool_specs(specs: Sequence[Mapping[str, Any]]) -> list[WorkerPoolSpec | None]:
     """All pools, `None` for unused ones, with the role rules: 1 to 4 pools, the primary pool
     set and with replica_count 1."""
-    pools = _list("worker_pool_specs", specs)
+    pools = json_list("worker_pool_specs", specs)
     if not 1 <= len(pools) <= 4:
         raise SpecError("worker_pool_specs", f"{len(pools)} pools", "must hold 1 to 4 pools")
     parsed = [worker_pool_from_dict(pool, i) for i, pool in enumerate(pools)]
@@ -183,7 +146,7 @@ def validate_worker_pool_specs(specs: Sequence[Mapping[str, Any]]) -> None:
     """
     from components.specs._proto import check_message
 
-    for index, pool in enumerate(_list("worker_pool_specs", specs)):
+    for index, pool in enumerate(json_list("worker_pool_specs", specs)):
         if not isinstance(pool, Mapping):
             raise SpecError(f"worker_pool_specs[{index}]", pool, "must be a mapping")
         check_message("WorkerPoolSpec", pool, f"worker_pool_specs[{index}]")

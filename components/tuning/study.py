@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from components.errors import SpecError
-from components.specs._validate import check_bool, check_choice, check_int, snake
+from components.specs._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    json_fields,
+    json_int,
+    json_list,
+)
 
 #: `StudySpec.MetricSpec.GoalType` names -> proto numbers (a test keeps the tables equal to
 #: `google.cloud.aiplatform_v1`).
@@ -539,15 +546,15 @@ class StudySpec:
             "measurement_selection_type",
             *_STOPPING.values(),
         )
-        d = _fields(data, "study_spec", names, required=("metrics", "parameters"))
+        d = json_fields(data, "study_spec", names, required=("metrics", "parameters"))
         metrics = []
-        for i, item in enumerate(_list("study_spec.metrics", d["metrics"])):
+        for i, item in enumerate(json_list("study_spec.metrics", d["metrics"])):
             path = f"study_spec.metrics[{i}]"
-            m = _fields(item, path, ("metric_id", "goal"), required=("metric_id", "goal"))
+            m = json_fields(item, path, ("metric_id", "goal"), required=("metric_id", "goal"))
             metrics.append(MetricSpec(m["metric_id"], _enum(f"{path}.goal", m["goal"], GOALS)))
         parameters = [
             _parse_parameter(item, f"study_spec.parameters[{i}]")
-            for i, item in enumerate(_list("study_spec.parameters", d["parameters"]))
+            for i, item in enumerate(json_list("study_spec.parameters", d["parameters"]))
         ]
         kwargs: dict[str, Any] = {
             name: key in d and d[key] is not None for name, key in _STOPPING.items()
@@ -643,30 +650,6 @@ def _gcpc_parameter(d: dict[str, Any]) -> dict[str, Any]:
 # --- parsing dicts ------------------------------------------------------------------------------
 
 
-def _fields(
-    value: object, path: str, allowed: Sequence[str], required: Sequence[str] = ()
-) -> dict[str, Any]:
-    """`value` as a dict with snake_case keys, refusing unknown and missing keys."""
-    if not isinstance(value, Mapping):
-        raise SpecError(path, value, "must be a mapping (a JSON object)")
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = snake(str(key))
-        if name not in allowed:
-            raise SpecError(path, key, f"fields must be among {', '.join(allowed)}")
-        out[name] = item
-    for name in required:
-        if name not in out:
-            raise SpecError(f"{path}.{name}", None, "is required")
-    return out
-
-
-def _list(path: str, value: object) -> Sequence[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise SpecError(path, value, "must be a list")
-    return value
-
-
 def _enum(path: str, value: object, table: Mapping[str, int]) -> str:
     """An enum given by name or number (KFP may hand numbers over as floats)."""
     if isinstance(value, float) and value.is_integer():
@@ -680,17 +663,6 @@ def _enum(path: str, value: object, table: Mapping[str, int]) -> str:
     raise SpecError(path, value, f"must be one of {', '.join(table)} (or their numbers)")
 
 
-def _int(path: str, value: object) -> int:
-    """An int, an integral float (`2.0`) or a digit string (`"2"`, int64 in proto JSON)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise SpecError(path, value, "must be an integer")
-
-
 _VALUE_SPECS = (
     "double_value_spec",
     "integer_value_spec",
@@ -701,14 +673,14 @@ _VALUE_SPECS = (
 
 def _parse_parameter(value: object, path: str) -> Parameter:
     names = ("parameter_id", *_VALUE_SPECS, "scale_type", "conditional_parameter_specs")
-    d = _fields(value, path, names, required=("parameter_id",))
+    d = json_fields(value, path, names, required=("parameter_id",))
     kinds = [k for k in _VALUE_SPECS if k in d]
     if len(kinds) != 1:
         raise SpecError(path, kinds, f"must set exactly one of {', '.join(_VALUE_SPECS)}")
     kind = kinds[0]
     spec_path = f"{path}.{kind}"
     scale = _enum(f"{path}.scale_type", d.get("scale_type", 0), SCALES)
-    children = _list(
+    children = json_list(
         f"{path}.conditional_parameter_specs", d.get("conditional_parameter_specs", [])
     )
     pid = d["parameter_id"]
@@ -717,28 +689,28 @@ def _parse_parameter(value: object, path: str) -> Parameter:
             raise SpecError(
                 f"{path}.scale_type", d["scale_type"], "must be unset for a categorical"
             )
-        spec = _fields(d[kind], spec_path, ("values",), required=("values",))
+        spec = json_fields(d[kind], spec_path, ("values",), required=("values",))
         conditions = _parse_conditions(children, path, "parent_categorical_values")
         return CategoricalParameter(
-            pid, list(_list(f"{spec_path}.values", spec["values"])), conditions
+            pid, list(json_list(f"{spec_path}.values", spec["values"])), conditions
         )
     if kind == "discrete_value_spec":
-        spec = _fields(d[kind], spec_path, ("values",), required=("values",))
+        spec = json_fields(d[kind], spec_path, ("values",), required=("values",))
         conditions = _parse_conditions(children, path, "parent_discrete_values")
         return DiscreteParameter(
-            pid, list(_list(f"{spec_path}.values", spec["values"])), scale, conditions
+            pid, list(json_list(f"{spec_path}.values", spec["values"])), scale, conditions
         )
     # Proto JSON leaves out zero values (proto3 defaults).
     spec = {"min_value": 0, "max_value": 0}
-    spec.update(_fields(d[kind], spec_path, ("min_value", "max_value")))
+    spec.update(json_fields(d[kind], spec_path, ("min_value", "max_value")))
     if kind == "double_value_spec":
         if children:
             raise SpecError(
                 f"{path}.conditional_parameter_specs", children, "must be empty for a DOUBLE parent"
             )
         return DoubleParameter(pid, spec["min_value"], spec["max_value"], scale)
-    low = _int(f"{spec_path}.min_value", spec["min_value"])
-    high = _int(f"{spec_path}.max_value", spec["max_value"])
+    low = json_int(f"{spec_path}.min_value", spec["min_value"])
+    high = json_int(f"{spec_path}.max_value", spec["max_value"])
     conditions = _parse_conditions(children, path, "parent_int_values")
     return IntegerParameter(pid, low, high, scale, conditions)
 
@@ -750,16 +722,16 @@ def _parse_conditions(
     for i, item in enumerate(children):
         child_path = f"{path}.conditional_parameter_specs[{i}]"
         names = ("parameter_spec", *_PARENT_KEYS.values())
-        c = _fields(item, child_path, names, required=("parameter_spec", parent_key))
+        c = json_fields(item, child_path, names, required=("parameter_spec", parent_key))
         others = [k for k in _PARENT_KEYS.values() if k in c and k != parent_key]
         if others:
             raise SpecError(f"{child_path}.{others[0]}", c[others[0]], f"must be {parent_key} here")
         values_path = f"{child_path}.{parent_key}"
-        condition = _fields(c[parent_key], values_path, ("values",), required=("values",))
-        raw = _list(f"{values_path}.values", condition["values"])
+        condition = json_fields(c[parent_key], values_path, ("values",), required=("values",))
+        raw = json_list(f"{values_path}.values", condition["values"])
         values = list(raw)
         if parent_key == "parent_int_values":
-            values = [_int(f"{values_path}.values[{j}]", v) for j, v in enumerate(raw)]
+            values = [json_int(f"{values_path}.values[{j}]", v) for j, v in enumerate(raw)]
         parameter = _parse_parameter(c["parameter_spec"], f"{child_path}.parameter_spec")
         out.append(ConditionalParameter(parameter, values))
     return out
