@@ -37,6 +37,11 @@ VERTEX = Target(
     "vertex",
     {
         "CustomTrainingJobOp": "google_cloud_pipeline_components.v1.custom_job:CustomTrainingJobOp",
+        "GetTrialsOp": "components.tuning.get_trials:get_trials",
+        "HyperparameterTuningJobRunOp": (
+            "google_cloud_pipeline_components.v1.hyperparameter_tuning_job"
+            ":HyperparameterTuningJobRunOp"
+        ),
         "ModelUploadOp": "google_cloud_pipeline_components.v1.model:ModelUploadOp",
     },
 )
@@ -45,6 +50,8 @@ LOCAL = Target(
     "local",
     {
         "CustomTrainingJobOp": "components.twins.custom_job:custom_training_job",
+        "GetTrialsOp": "components.twins.get_trials:get_trials",
+        "HyperparameterTuningJobRunOp": "components.twins.tuning_job:hyperparameter_tuning_job",
         "ModelUploadOp": "components.twins.model_upload:model_upload",
     },
 )

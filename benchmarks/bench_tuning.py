@@ -1,0 +1,159 @@
+"""Local tuning: parallel speed-up and the tuner's overhead per trial.
+
+Runs the same 8 trials of the reference trainer (a grid over its `--seed`, so every trial does
+the same work; `OMP_NUM_THREADS=1` keeps each trial on one core) three ways:
+
+- plain: the 8 trainer processes back to back, with the environment a trial gets;
+- the local tuner with `parallel_trial_count` 1;
+- the local tuner with `parallel_trial_count` 2.
+
+    python benchmarks/bench_tuning.py [--repeat 3] [--max-iter 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from components.local.tuner import run_local_study  # noqa: E402
+from components.tuning.study import IntegerParameter, MetricSpec, StudySpec  # noqa: E402
+
+TRIALS = 8
+DATA = REPO / "data" / "breast_cancer.csv"
+STUDY = StudySpec(
+    [MetricSpec("auc", "MAXIMIZE")], [IntegerParameter("seed", 0, TRIALS - 1)], "GRID_SEARCH"
+)
+
+
+def prepare(work: Path) -> dict[str, str]:
+    """Train / validation splits under the local Cloud Storage root; the data env of a trial."""
+    data = pd.read_csv(DATA)
+    bucket = work / "gcs" / "bench" / "data"
+    bucket.mkdir(parents=True)
+    data.drop(data.index[::4]).to_parquet(bucket / "train.parquet")
+    data.iloc[::4].to_csv(bucket / "validation.csv", index=False)
+    return {
+        "AIP_TRAINING_DATA_URI": str(bucket / "train.parquet"),
+        "AIP_VALIDATION_DATA_URI": str(bucket / "validation.csv"),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def trainer_args(max_iter: int) -> list[str]:
+    return [f"--max-iter={max_iter}", "--learning-rate=0.05", "--max-leaf-nodes=31"]
+
+
+def plain(work: Path, env: dict[str, str], max_iter: int) -> float:
+    """The 8 trials' processes back to back, each with a trial's environment."""
+    started = time.perf_counter()
+    for trial in range(1, TRIALS + 1):
+        out = work / "plain" / str(trial)
+        trial_env = {
+            **os.environ,
+            **env,
+            "AIP_MODEL_DIR": f"{out}/model/",
+            "AIP_CHECKPOINT_DIR": f"{out}/checkpoints/",
+            "AIP_TENSORBOARD_LOG_DIR": f"{out}/logs/",
+            "CLOUD_ML_TRIAL_ID": str(trial),
+            "CLOUD_ML_HP_METRIC_FILE": str(out / "output.metrics"),
+        }
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "trainer.task",
+                *trainer_args(max_iter),
+                f"--seed={trial - 1}.0",
+            ],
+            check=True,
+            cwd=REPO,
+            env=trial_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return time.perf_counter() - started
+
+
+def tuned(work: Path, env: dict[str, str], max_iter: int, parallel: int) -> float:
+    """The 8 trials through `run_local_study`."""
+    pool = {
+        "machine_spec": {"machine_type": "n1-standard-4"},
+        "replica_count": 1,
+        "container_spec": {
+            "image_uri": "trainer",
+            "command": ["python", "-m", "trainer.task"],
+            "args": trainer_args(max_iter),
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+        },
+    }
+    started = time.perf_counter()
+    trials = run_local_study(
+        study=STUDY,
+        worker_pool_specs=[pool],
+        max_trial_count=TRIALS,
+        parallel_trial_count=parallel,
+        base_output_directory="gs://bench/tuning",
+        job_dir=work / f"tuning-p{parallel}",
+        gcs_root=work / "gcs",
+        log=lambda line: None,
+    )
+    elapsed = time.perf_counter() - started
+    if len(trials) != TRIALS or any(t["state"] != 4 for t in trials):
+        raise SystemExit(f"benchmark trials did not all succeed: {json.dumps(trials)[:500]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--max-iter", type=int, default=300)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    os.chdir(REPO)  # trial processes run `python -m trainer.task` from here
+    runs: dict[str, list[float]] = {"plain": [], "p1": [], "p2": []}
+    for _ in range(args.repeat):
+        work = Path(tempfile.mkdtemp(prefix="vtp-bench-tuning-"))
+        try:
+            env = prepare(work)
+            runs["plain"].append(plain(work, env, args.max_iter))
+            runs["p1"].append(tuned(work, env, args.max_iter, 1))
+            runs["p2"].append(tuned(work, env, args.max_iter, 2))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    m = {k: statistics.median(v) for k, v in runs.items()}
+    overhead = (m["p1"] - m["plain"]) / TRIALS
+    print(
+        f"| {TRIALS} trials, reference trainer (--max-iter={args.max_iter}) | median of "
+        f"{args.repeat} runs |"
+    )
+    print("| --- | --- |")
+    print(
+        f"| plain trainer processes, back to back | {m['plain']:.2f} s "
+        f"({m['plain'] / TRIALS:.2f} s per trial) |"
+    )
+    print(f"| local tuner, parallel_trial_count 1 | {m['p1']:.2f} s |")
+    print(f"| local tuner, parallel_trial_count 2 | {m['p2']:.2f} s |")
+    print(f"| speed-up, 2 vs 1 parallel trials | {m['p1'] / m['p2']:.2f}x |")
+    print(
+        f"| tuner overhead per trial (parallel 1 vs plain) | {overhead:.3f} s "
+        f"({100 * overhead / (m['plain'] / TRIALS):.1f} %) |"
+    )
+    print(json.dumps({"runs": runs, "cpus": os.cpu_count(), "loadavg": os.getloadavg()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""Champion lookup (local registry twin and Vertex API path), challenger decision, aliases.
+
+The local lookup runs against a real SQLite registry under `VTP_HOME`. Vertex cannot be
+reached from tests, so the Vertex path runs the real `ModelServiceClient` (REST transport)
+against a small HTTP server on 127.0.0.1 that answers Vertex-shaped JSON; that server is a
+stand-in written here, so what it proves is the request building and response handling.
+"""
+
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google_cloud_pipeline_components.types.artifact_types import (
+    UnmanagedContainerModel,
+    VertexModel,
+)
+
+from components.errors import RegistryError, SpecError
+from components.local.registry import default_registry
+from components.models import champion_vertex
+from components.models.challenger_decision import challenger_decision, decision_aliases
+from components.models.champion import decide, upload_aliases
+from components.models.champion_model import champion_model
+from components.models.lookup import check_lookup, write_champion
+from components.models.vertex_models import (
+    api_endpoint,
+    display_name_filter,
+    find_version,
+    list_models_request,
+    model_service_client,
+    model_uri,
+)
+from components.twins import champion_lookup as twin
+from components.twins.model_upload import model_upload
+
+PROJECT, LOCATION = "local-project", "us-central1"
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("VTP_HOME", str(tmp_path / "vtp"))
+    return tmp_path / "vtp"
+
+
+def _upload(home, name="clf", parent=None, aliases=(), default=True, uri="gs://b/m1"):
+    registry = default_registry(home)
+    return registry.upload(
+        display_name=name,
+        artifact_uri=uri,
+        container_spec={"imageUri": IMAGE},
+        parent_model=parent,
+        version_aliases=list(aliases),
+        is_default_version=default,
+    )
+
+
+def _lookup(tmp_path, name="clf", alias="default", project=PROJECT):
+    artifact = VertexModel(name="champion", uri=str(tmp_path / "champion"), metadata={})
+    found = twin.champion_lookup.python_func(
+        project=project,
+        location=LOCATION,
+        model_display_name=name,
+        champion=artifact,
+        alias=alias,
+    )
+    return found, artifact
+
+
+# --- local lookup -------------------------------------------------------------------------------
+
+
+def test_no_registry_and_no_such_model_mean_none(home, tmp_path):
+    assert _lookup(tmp_path)[0] == "none"
+    _upload(home, name="other")
+    found, artifact = _lookup(tmp_path)
+    assert found == "none" and artifact.metadata == {}
+    assert _lookup(tmp_path, name="other", project="another-project")[0] == "none"
+
+
+def test_found_default_is_the_version_holding_default(home, tmp_path):
+    first = _upload(home)
+    second = _upload(home, parent=first.model_resource_name, uri="gs://b/m2/")
+    found, artifact = _lookup(tmp_path)
+    assert found == "found"
+    assert artifact.metadata["resourceName"] == second.resource_name
+    assert second.resource_name.endswith("@2")
+    assert artifact.uri == "vtp-local://" + second.resource_name
+    assert artifact.metadata["artifactUri"] == "gs://b/m2/"
+    assert artifact.metadata["containerSpec"] == {"imageUri": IMAGE}
+    json.dumps(artifact.metadata)
+
+
+def test_found_by_another_alias_or_a_version_id(home, tmp_path):
+    first = _upload(home, aliases=["champion"])
+    _upload(home, parent=first.model_resource_name, uri="gs://b/m2")
+    found, artifact = _lookup(tmp_path, alias="champion")
+    assert found == "found" and artifact.metadata["resourceName"] == first.resource_name
+    assert artifact.metadata["artifactUri"] == "gs://b/m1"
+    assert _lookup(tmp_path, alias="1")[1].metadata["resourceName"] == first.resource_name
+
+
+def test_a_model_without_the_alias_is_an_error_not_none(home, tmp_path):
+    model = _upload(home)
+    with pytest.raises(RegistryError, match=r"has no version with alias 'champion'.*default"):
+        _lookup(tmp_path, alias="champion")
+    with pytest.raises(RegistryError, match=f"model {model.model_resource_name} has no version"):
+        _lookup(tmp_path, alias="gold")
+
+
+def test_an_ambiguous_display_name_lists_the_models(home, tmp_path):
+    one, two = _upload(home), _upload(home)
+    with pytest.raises(RegistryError, match="'clf' is ambiguous: 2 models") as err:
+        _lookup(tmp_path)
+    assert one.model_resource_name in str(err.value)
+    assert two.model_resource_name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("model_display_name", {"model_display_name": " "}),
+        ("project", {"project": ""}),
+        ("alias", {"alias": "Champion"}),
+        ("alias", {"alias": "a"}),
+    ],
+)
+def test_lookup_inputs_are_checked(field, kwargs):
+    args = {"project": PROJECT, "location": LOCATION, "model_display_name": "clf"}
+    args["alias"] = "default"
+    args.update(kwargs)
+    with pytest.raises(SpecError, match=f"^{field} "):
+        check_lookup(**args)
+
+
+def test_both_lookups_share_one_interface():
+    """The same signature on both targets, with a single `Output` string next to the
+    artifact (kfp.local resolves `dsl.If(task.outputs["Output"] == "found")`)."""
+
+    def interface(component):
+        spec = component.component_spec
+        return (
+            {k: (v.type, v.default) for k, v in spec.inputs.items()},
+            {k: v.type for k, v in spec.outputs.items()},
+        )
+
+    local = interface(twin.champion_lookup)
+    assert local == interface(champion_vertex.champion_lookup)
+    assert local[1] == {"champion": "google.VertexModel@0.0.1", "Output": "String"}
+    assert local[0]["alias"] == ("String", "default")
+
+
+# --- the champion, uploaded upon and measured again ---------------------------------------------
+
+
+def test_found_champion_is_a_parent_model_and_a_model_to_evaluate(home, tmp_path):
+    first = _upload(home, aliases=["champion"])
+    found, champion = _lookup(tmp_path)
+    assert found == "found"
+    model = UnmanagedContainerModel(name="model", uri=str(tmp_path / "m"), metadata={})
+    champion_model.python_func(champion=champion, model=model)
+    assert model.uri == "gs://b/m1" and model.metadata == {"containerSpec": {"imageUri": IMAGE}}
+
+    decision = challenger_decision.python_func(
+        challenger_value=0.97, champion_value=0.95, champion_found=found
+    )
+    aliases = decision_aliases.python_func(decision=decision)
+    challenger = UnmanagedContainerModel(
+        name="challenger", uri="gs://b/m2", metadata={"containerSpec": {"imageUri": IMAGE}}
+    )
+    uploaded = VertexModel(name="model", uri=str(tmp_path / "up"), metadata={})
+    model_upload.python_func(
+        display_name="clf",
+        gcp_resources=str(tmp_path / "gcp_resources"),
+        model=uploaded,
+        parent_model=champion,
+        unmanaged_container_model=challenger,
+        version_aliases=aliases,
+        project=PROJECT,
+    )
+    assert uploaded.metadata["resourceName"] == f"{first.model_resource_name}@2"
+    versions = default_registry(home).list_versions(first.model_resource_name)
+    assert [set(v.version_aliases) for v in versions] == [set(), {"champion", "default"}]
+
+
+def test_champion_model_needs_a_found_champion(tmp_path):
+    empty = VertexModel(name="champion", uri=str(tmp_path / "c"), metadata={})
+    model = UnmanagedContainerModel(name="model", uri=str(tmp_path / "m"), metadata={})
+    with pytest.raises(SpecError, match="champion.metadata.artifactUri must name"):
+        champion_model.python_func(champion=empty, model=model)
+
+
+@pytest.mark.filterwarnings("ignore:You may be attemping to run a task that uses custom")
+def test_condition_on_the_lookup_runs_under_kfp_local(home, tmp_path, capfd):
+    from kfp import dsl, local
+
+    @dsl.pipeline
+    def pipeline(display_name: str):
+        lookup = twin.champion_lookup(
+            project=PROJECT, location=LOCATION, model_display_name=display_name
+        )
+        with dsl.If(lookup.outputs["Output"] == "found"):
+            champion_model(champion=lookup.outputs["champion"])
+        with dsl.Else():
+            decision_aliases(decision="challenger")
+
+    _upload(home, uri="gs://b/seen")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "r"))
+    pipeline(display_name="clf")
+    assert "champion model files: gs://b/seen" in capfd.readouterr().out
+    pipeline(display_name="nothing")
+    assert "challenger wins: the challenger is uploaded with aliases" in capfd.readouterr().out
+
+
+# --- Vertex: request building and the API path --------------------------------------------------
+
+
+def test_vertex_requests():
+    assert api_endpoint("europe-west4") == "europe-west4-aiplatform.googleapis.com"
+    assert list_models_request("p", "us-central1", 'my "clf"') == {
+        "parent": "projects/p/locations/us-central1",
+        "filter": 'display_name="my \\"clf\\""',
+    }
+    assert display_name_filter("a\\b") == 'display_name="a\\\\b"'
+    name = "projects/p/locations/us-central1/models/42@3"
+    assert (
+        model_uri("us-central1", name) == f"https://us-central1-aiplatform.googleapis.com/v1/{name}"
+    )
+    client = model_service_client("europe-west4", credentials=AnonymousCredentials())
+    assert client.api_endpoint == "europe-west4-aiplatform.googleapis.com"
+
+
+class FakeVertex(BaseHTTPRequestHandler):
+    """Answers `ListModels`, `GetModel` (`name@alias`) and `ListModelVersions` like the
+    Vertex REST API (v1), from `self.server.models`: `{model_id: [version JSON, ...]}`."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        path, query = unquote(url.path), parse_qs(url.query)
+        self.server.requests.append((path, query))
+        prefix = "/v1/projects/p/locations/us-central1/models"
+        models = self.server.models
+        if path == prefix:
+            wanted = query["filter"][0].removeprefix('display_name="').removesuffix('"')
+            wanted = wanted.replace('\\"', '"')
+            hits = [
+                next(v for v in versions if "default" in v["versionAliases"])
+                for versions in models.values()
+                if any(v["displayName"] == wanted for v in versions)
+            ]
+            start = int(query.get("pageToken", ["0"])[0])
+            page = {"models": hits[start : start + 1]}  # one per page: exercises the pager
+            if start + 1 < len(hits):
+                page["nextPageToken"] = str(start + 1)
+            return self._send(200, page)
+        model_id, _, rest = path.removeprefix(prefix + "/").partition("@")
+        if path.endswith(":listVersions"):
+            return self._send(200, {"models": models[model_id.removesuffix(":listVersions")]})
+        for version in models.get(model_id, []):
+            if rest in version["versionAliases"] or rest == version["versionId"]:
+                return self._send(200, version)
+        error = {"code": 404, "message": f"{path} not found", "status": "NOT_FOUND"}
+        return self._send(404, {"error": error})
+
+
+def _version(model_id, version, aliases, name="clf"):
+    return {
+        "name": f"projects/p/locations/us-central1/models/{model_id}",
+        "versionId": str(version),
+        "versionAliases": aliases,
+        "displayName": name,
+        "artifactUri": f"gs://b/{model_id}/{version}",
+        "containerSpec": {"imageUri": IMAGE, "ports": [{"containerPort": 8080}]},
+    }
+
+
+@pytest.fixture(scope="module")
+def vertex():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeVertex)
+    server.models, server.requests = {}, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = model_service_client(
+        "us-central1",
+        api_endpoint=f"http://127.0.0.1:{server.server_port}",
+        transport="rest",
+        credentials=AnonymousCredentials(),
+    )
+    yield server, client
+    server.shutdown()
+
+
+def test_vertex_lookup_finds_the_aliased_version(vertex, tmp_path):
+    server, client = vertex
+    server.models = {"42": [_version(42, 1, ["champion"]), _version(42, 2, ["default"])]}
+    server.requests.clear()
+    model = find_version(client, "p", "us-central1", "clf", "champion")
+    assert server.requests[0][0] == "/v1/projects/p/locations/us-central1/models"
+    assert server.requests[0][1]["filter"] == ['display_name="clf"']
+    assert server.requests[1][0] == "/v1/projects/p/locations/us-central1/models/42@champion"
+    artifact = VertexModel(name="champion", uri=str(tmp_path / "c"), metadata={})
+    name = "projects/p/locations/us-central1/models/42@1"
+    assert write_champion(artifact, model, model_uri("us-central1", name)) == name
+    assert artifact.metadata == {
+        "resourceName": name,
+        "artifactUri": "gs://b/42/1",
+        "containerSpec": {"imageUri": IMAGE, "ports": [{"containerPort": 8080}]},
+    }
+    assert find_version(client, "p", "us-central1", "clf", "default")["versionId"] == "2"
+
+
+def test_vertex_lookup_none_ambiguous_and_missing_alias(vertex):
+    server, client = vertex
+    server.models = {"42": [_version(42, 1, ["default"])]}
+    assert find_version(client, "p", "us-central1", "other", "default") is None
+    with pytest.raises(RegistryError, match=r"models/42 has no version with alias 'gold'"):
+        find_version(client, "p", "us-central1", "clf", "gold")
+    server.models["43"] = [_version(43, 1, ["default"])]
+    with pytest.raises(RegistryError, match="'clf' is ambiguous: 2 models") as err:
+        find_version(client, "p", "us-central1", "clf", "default")  # over two pages
+    assert "models/42" in str(err.value) and "models/43" in str(err.value)
+
+
+# --- decision -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "found", "goal", "margin", "winner"),
+    [
+        (0.80, math.nan, "none", "maximize", 0.0, "challenger"),  # first model
+        (0.97, 0.95, "found", "maximize", 0.0, "challenger"),
+        (0.93, 0.95, "found", "maximize", 0.0, "champion"),
+        (0.95, 0.95, "found", "maximize", 0.0, "champion"),  # tie
+        (0.96, 0.95, "found", "maximize", 0.02, "champion"),  # not enough gain
+        (0.20, 0.25, "found", "minimize", 0.0, "challenger"),
+        (0.30, 0.25, "found", "MINIMIZE", 0.0, "champion"),
+        (math.nan, 0.5, "found", "maximize", 0.0, "champion"),
+        (0.5, math.nan, "found", "maximize", 0.0, "challenger"),
+    ],
+)
+def test_decision(challenger, champion, found, goal, margin, winner):
+    assert decide(challenger, champion, found, goal, margin) == winner
+    result = challenger_decision.python_func(
+        challenger_value=challenger,
+        champion_value=champion,
+        champion_found=found,
+        goal=goal,
+        min_improvement=margin,
+    )
+    assert result == winner
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"champion_found": "yes"}, "champion_found must be 'found' or 'none', got 'yes'"),
+        ({"goal": "up"}, "goal must be one of maximize, minimize, got 'up'"),
+        ({"min_improvement": -0.1}, "min_improvement must be a finite number >= 0"),
+    ],
+)
+def test_decision_refuses_bad_inputs(kwargs, message):
+    args = {"challenger_value": 1.0, "champion_value": 0.0, "champion_found": "found"} | kwargs
+    with pytest.raises(SpecError, match=message):
+        decide(**args)
+
+
+def test_upload_aliases():
+    assert upload_aliases("challenger") == ["default", "champion"]
+    assert upload_aliases("champion") == ["challenger"]
+    assert decision_aliases.python_func(decision="champion") == ["challenger"]
+    with pytest.raises(SpecError, match="decision must be 'challenger' or 'champion'"):
+        upload_aliases("draw")
+    assert list(challenger_decision.component_spec.outputs) == ["Output"]
