@@ -7,6 +7,10 @@ the same work; `OMP_NUM_THREADS=1` keeps each trial on one core) three ways:
 - the local tuner with `parallel_trial_count` 1;
 - the local tuner with `parallel_trial_count` 2.
 
+The overhead is measured a second way, more precisely, with a minimal trial (a Python process
+that only reports one metric with cloudml-hypertune), where noise in the trainer's run time
+does not hide it.
+
     python benchmarks/bench_tuning.py [--repeat 3] [--max-iter 300]
 """
 
@@ -53,15 +57,25 @@ def prepare(work: Path) -> dict[str, str]:
     }
 
 
-def trainer_args(max_iter: int) -> list[str]:
-    return [f"--max-iter={max_iter}", "--learning-rate=0.05", "--max-leaf-nodes=31"]
+MINIMAL = (
+    "import sys, hypertune; "
+    "hypertune.HyperTune().report_hyperparameter_tuning_metric('auc', 0.5, 1)"
+)
 
 
-def plain(work: Path, env: dict[str, str], max_iter: int) -> float:
+def trainer_command(max_iter: int | None) -> list[str]:
+    """The reference trainer, or the minimal trial when `max_iter` is None."""
+    if max_iter is None:
+        return ["python", "-c", MINIMAL]
+    args = [f"--max-iter={max_iter}", "--learning-rate=0.05", "--max-leaf-nodes=31"]
+    return ["python", "-m", "trainer.task", *args]
+
+
+def plain(work: Path, env: dict[str, str], max_iter: int | None) -> float:
     """The 8 trials' processes back to back, each with a trial's environment."""
     started = time.perf_counter()
     for trial in range(1, TRIALS + 1):
-        out = work / "plain" / str(trial)
+        out = work / f"plain-{max_iter}" / str(trial)
         trial_env = {
             **os.environ,
             **env,
@@ -72,13 +86,7 @@ def plain(work: Path, env: dict[str, str], max_iter: int) -> float:
             "CLOUD_ML_HP_METRIC_FILE": str(out / "output.metrics"),
         }
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "trainer.task",
-                *trainer_args(max_iter),
-                f"--seed={trial - 1}.0",
-            ],
+            [sys.executable, *trainer_command(max_iter)[1:], f"--seed={trial - 1}.0"],
             check=True,
             cwd=REPO,
             env=trial_env,
@@ -88,15 +96,14 @@ def plain(work: Path, env: dict[str, str], max_iter: int) -> float:
     return time.perf_counter() - started
 
 
-def tuned(work: Path, env: dict[str, str], max_iter: int, parallel: int) -> float:
+def tuned(work: Path, env: dict[str, str], max_iter: int | None, parallel: int) -> float:
     """The 8 trials through `run_local_study`."""
     pool = {
         "machine_spec": {"machine_type": "n1-standard-4"},
         "replica_count": 1,
         "container_spec": {
             "image_uri": "trainer",
-            "command": ["python", "-m", "trainer.task"],
-            "args": trainer_args(max_iter),
+            "command": trainer_command(max_iter),
             "env": [{"name": k, "value": v} for k, v in env.items()],
         },
     }
@@ -107,7 +114,7 @@ def tuned(work: Path, env: dict[str, str], max_iter: int, parallel: int) -> floa
         max_trial_count=TRIALS,
         parallel_trial_count=parallel,
         base_output_directory="gs://bench/tuning",
-        job_dir=work / f"tuning-p{parallel}",
+        job_dir=work / f"tuning-{max_iter}-p{parallel}",
         gcs_root=work / "gcs",
         log=lambda line: None,
     )
@@ -124,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.chdir(REPO)  # trial processes run `python -m trainer.task` from here
-    runs: dict[str, list[float]] = {"plain": [], "p1": [], "p2": []}
+    runs: dict[str, list[float]] = {"plain": [], "p1": [], "p2": [], "min_plain": [], "min_p1": []}
     for _ in range(args.repeat):
         work = Path(tempfile.mkdtemp(prefix="vtp-bench-tuning-"))
         try:
@@ -132,6 +139,8 @@ def main() -> None:
             runs["plain"].append(plain(work, env, args.max_iter))
             runs["p1"].append(tuned(work, env, args.max_iter, 1))
             runs["p2"].append(tuned(work, env, args.max_iter, 2))
+            runs["min_plain"].append(plain(work, env, None))
+            runs["min_p1"].append(tuned(work, env, None, 1))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     m = {k: statistics.median(v) for k, v in runs.items()}
@@ -152,6 +161,12 @@ def main() -> None:
         f"| tuner overhead per trial (parallel 1 vs plain) | {overhead:.3f} s "
         f"({100 * overhead / (m['plain'] / TRIALS):.1f} %) |"
     )
+    minimal = (m["min_p1"] - m["min_plain"]) / TRIALS
+    print(
+        f"| minimal trial: plain process / through the tuner | {m['min_plain'] / TRIALS:.3f} s / "
+        f"{m['min_p1'] / TRIALS:.3f} s per trial |"
+    )
+    print(f"| tuner overhead per trial (minimal trial) | {minimal:.3f} s |")
     print(json.dumps({"runs": runs, "cpus": os.cpu_count(), "loadavg": os.getloadavg()}))
 
 

@@ -44,7 +44,7 @@ COMPRESSION = "snappy"
 #: A split's rows are buffered until one of these is reached, then written as one row group.
 ROW_GROUP_ROWS = 1 << 20
 ROW_GROUP_BYTES = 16 << 20
-#: Row groups queued for the write thread beyond the one it is encoding.
+#: Row groups in flight on the write thread (being encoded or waiting); bounds memory.
 WRITE_QUEUE_DEPTH = 2
 _FRACTION_TOLERANCE = 1e-6
 
@@ -162,10 +162,9 @@ def _powers_upto(n: int) -> np.ndarray:
 def hash_keys(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A stable 64-bit hash of each value's text form (`123` and `"123"` hash alike).
 
-    Binary values hash their bytes; `5.0` hashes like `5` (Arrow prints it so).
-
     Pure uint64 arithmetic on the UTF-8 bytes (a polynomial hash, then splitmix64): the
-    same on every process, platform and version of numpy/pandas/pyarrow. Nulls share a hash.
+    same on every process, platform and version of numpy/pandas/pyarrow. Binary values hash
+    their bytes; `5.0` hashes like `5` (Arrow prints it so); nulls share one hash.
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
@@ -189,7 +188,7 @@ def hash_keys(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         h[nonempty] += np.add.reduceat(data, offsets[:-1][nonempty] - start)
     h = mix64(h)
     if arr.null_count:
-        h[np.asarray(arr.is_null())] = _NULL_KEY
+        h[arr.is_null().to_numpy(zero_copy_only=False)] = _NULL_KEY
     return h
 
 
@@ -217,8 +216,8 @@ class _Assigner:
 class _WriteThread:
     """Encodes row groups on one background thread while the caller parses the next blocks.
 
-    At most `depth` row groups wait in the queue, so memory stays bounded. Writes run in
-    submission order, so each file's row groups keep their order.
+    `submit` returns once at most `depth` row groups are in flight, so memory stays bounded.
+    Writes run in submission order, so each file's row groups keep their order.
     """
 
     def __init__(self, depth: int = WRITE_QUEUE_DEPTH):
