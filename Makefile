@@ -32,6 +32,7 @@ compile: $(STAMP) ## Regenerate compiled/ from the source
 bench: $(STAMP) ## Run the benchmarks (several minutes; writes under benchmarks/.work/)
 	$(BIN)/python benchmarks/bench_load_dataset.py
 	$(BIN)/python benchmarks/bench_orchestration.py
+	$(BIN)/python benchmarks/bench_tuning.py
 
 clean: ## Remove local state and build leftovers (keeps .venv)
 	rm -rf .vtp build *.egg-info .pytest_cache .ruff_cache benchmarks/.work

@@ -132,13 +132,16 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.chdir(REPO)  # trial processes run `python -m trainer.task` from here
     runs: dict[str, list[float]] = {"plain": [], "p1": [], "p2": [], "min_plain": [], "min_p1": []}
-    for _ in range(args.repeat):
+    for i in range(args.repeat):
         work = Path(tempfile.mkdtemp(prefix="vtp-bench-tuning-"))
         try:
             env = prepare(work)
-            runs["plain"].append(plain(work, env, args.max_iter))
-            runs["p1"].append(tuned(work, env, args.max_iter, 1))
-            runs["p2"].append(tuned(work, env, args.max_iter, 2))
+            names = ["plain", "p1", "p2"]
+            for name in names[i % 3 :] + names[: i % 3]:  # no fixed order between runs
+                if name == "plain":
+                    runs[name].append(plain(work, env, args.max_iter))
+                else:
+                    runs[name].append(tuned(work, env, args.max_iter, int(name[1])))
             runs["min_plain"].append(plain(work, env, None))
             runs["min_p1"].append(tuned(work, env, None, 1))
         finally:

@@ -36,6 +36,7 @@ class Target:
 VERTEX = Target(
     "vertex",
     {
+        "ChampionLookupOp": "components.models.champion_vertex:champion_lookup",
         "CustomTrainingJobOp": "google_cloud_pipeline_components.v1.custom_job:CustomTrainingJobOp",
         "GetTrialsOp": "components.tuning.get_trials:get_trials",
         "HyperparameterTuningJobRunOp": (
@@ -49,6 +50,7 @@ VERTEX = Target(
 LOCAL = Target(
     "local",
     {
+        "ChampionLookupOp": "components.twins.champion_lookup:champion_lookup",
         "CustomTrainingJobOp": "components.twins.custom_job:custom_training_job",
         "GetTrialsOp": "components.twins.get_trials:get_trials",
         "HyperparameterTuningJobRunOp": "components.twins.tuning_job:hyperparameter_tuning_job",

@@ -6,14 +6,27 @@ import importlib
 from types import ModuleType
 
 #: Pipeline name -> module with `NAME` and `build(target)`.
-PIPELINES = {"training": "pipelines.training"}
+PIPELINES = {"training": "pipelines.training", "tuning": "pipelines.tuning"}
 
 #: Component name -> "module:attribute" of every reusable component, compiled to
 #: `compiled/components/<name>.yaml`.
 COMPONENTS = {
     "load_dataset": "components.data:load_dataset",
+    "merge_datasets": "components.data.merge:merge_datasets",
+    "get_best_trial": "components.tuning.ops:get_best_trial",
+    "get_best_hyperparameters": "components.tuning.ops:get_best_hyperparameters",
+    "get_worker_pool_specs": "components.tuning.ops:get_worker_pool_specs",
+    "best_trial_model_dir": "components.tuning.ops:best_trial_model_dir",
+    "is_metric_beyond_threshold": "components.tuning.ops:is_metric_beyond_threshold",
+    "trials_report": "components.tuning.ops:trials_report",
+    "get_trials": "components.tuning.get_trials:get_trials",
+    "champion_lookup": "components.models.champion_vertex:champion_lookup",
+    "champion_model": "components.models.champion_model:champion_model",
+    "challenger_decision": "components.models.challenger_decision:challenger_decision",
+    "decision_aliases": "components.models.challenger_decision:decision_aliases",
     "training_job_spec": "components.training:training_job_spec",
     "unmanaged_container_model": "components.training:unmanaged_container_model",
+    "checked_model_dir": "components.training.model_dir:checked_model_dir",
     "evaluate_model": "components.evaluation:evaluate_model",
     "metric_gate": "components.models.gate:metric_gate",
 }

@@ -15,6 +15,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EPILOG = """examples:
   vtp run training --local                      train on the shipped data, on this machine
   vtp run training --local --param metric_threshold=0.95 --params my.yaml
+  vtp run tuning --local --param final_model=retrain
+  vtp tuning trials                             trials of the newest local tuning job
   vtp models list                               models in the local registry
   vtp compile --check                           is compiled/ in sync with the source?
 """
@@ -60,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list pipelines and their parameters")
     ls.add_argument("pipeline", nargs="?", help="show one pipeline's parameters")
+
+    t = sub.add_parser("tuning", help="local tuning jobs and their trials")
+    tsub = t.add_subparsers(dest="tuning_command", required=True, metavar="ACTION")
+    tsub.add_parser("list", parents=[home], help="every local tuning job, newest first")
+    tt = tsub.add_parser("trials", parents=[home], help="a job's finished trials")
+    tt.add_argument("job", nargs="?", help="tuning job id (default: the newest)")
 
     m = sub.add_parser("models", help="inspect the local model registry")
     msub = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -183,7 +191,25 @@ def _models(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"compile": _compile, "run": _run, "list": _list, "models": _models}
+def _tuning(args) -> int:
+    from pipelines import tuning_records
+    from pipelines.local_home import LocalHome
+
+    root = LocalHome.resolve(args.home).root
+    if args.tuning_command == "list":
+        print(tuning_records.format_jobs(tuning_records.jobs(root)))
+    else:
+        print(tuning_records.format_trials(*tuning_records.trials(root, args.job)))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "compile": _compile,
+    "run": _run,
+    "list": _list,
+    "tuning": _tuning,
+    "models": _models,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

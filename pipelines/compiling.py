@@ -50,11 +50,12 @@ def compile_all(out_dir: Path, component_image: str | None = None) -> list[Path]
     return written
 
 
-_DICT_DEFAULT = re.compile(r"^(#\s+\w+: dict \[Default: )(\{.*\})(\])$", re.MULTILINE)
+_DICT_DEFAULT = re.compile(r"^(#\s+\w+: (?:dict|list) \[Default: )(.*)(\])$", re.MULTILINE)
 
 
 def _stable_header(text: str) -> str:
-    """KFP's header comment prints dict defaults in protobuf map order, which changes from
+    """KFP's header comment prints dict defaults (also inside lists) in protobuf map order,
+    which changes from
     one process to the next; print them with sorted keys so the YAML is byte-identical."""
 
     def ordered(match: re.Match) -> str:

@@ -79,6 +79,8 @@ class Progress:
             line = f"  {mark}  {event.task}  ({event.seconds:.1f} s)"
         elif event.kind == "skip":
             line = f"  skip {event.task}  (condition false)"
+        elif event.kind == "trial":
+            line = f"         trial {event.task}: {event.status.strip()}"
         else:
             line = f"  WARN kfp.local could not evaluate a condition: {event.status}"
         print(line, file=self.out, flush=True)

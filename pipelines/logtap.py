@@ -13,12 +13,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
 _SKIP = re.compile(r"Skipping conditional task (\S+)")
+_TRIAL = re.compile(r"\btrial (\d+) (SUCCEEDED|INFEASIBLE|FAILED|STOPPED|STOPPING)\b(.*)$")
 _UNRESOLVED = re.compile(r"(Could not resolve [^:]+: \S+|Condition evaluation failed.*)")
 
 
 @dataclass
 class StepEvent:
-    kind: str  # "start" | "end" | "skip" | "unresolved"
+    kind: str  # "start" | "end" | "skip" | "trial" | "unresolved"
     task: str
     status: str = ""
     seconds: float = 0.0
@@ -70,6 +71,8 @@ class LogTap(io.TextIOBase):
             event = StepEvent("end", m.group(1), m.group(2), time.monotonic() - began)
         elif m := _SKIP.search(line):
             event = StepEvent("skip", m.group(1))
+        elif m := _TRIAL.search(line):
+            event = StepEvent("trial", m.group(1), m.group(2) + m.group(3))
         elif m := _UNRESOLVED.search(line):
             event = StepEvent("unresolved", "", m.group(1))
         if event:

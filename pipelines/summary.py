@@ -7,10 +7,14 @@ import json
 from pipelines.local_run import RunRecord
 
 
-def _find(record: RunRecord, output: str, task_prefix: str = "") -> object | None:
-    for name, task in record.tasks.items():
-        if name.startswith(task_prefix) and output in task.outputs:
-            return task.outputs[output]
+def _find(record: RunRecord, output: str, task: str = "") -> object | None:
+    """Output `output` of task `task` (exactly), else of the first task named `task-N`."""
+    exact = record.tasks.get(task)
+    if exact and output in exact.outputs:
+        return exact.outputs[output]
+    for name, t in record.tasks.items():
+        if name.startswith(task) and output in t.outputs:
+            return t.outputs[output]
     return None
 
 
@@ -37,7 +41,7 @@ def summarize(record: RunRecord, registry=None) -> str:
             counts.append(f"{split} {art['metadata'].get('row_count', '?')}")
     if counts:
         lines.append("data     " + " / ".join(counts) + " rows")
-    metrics = _find(record, "metrics", "evaluate")
+    metrics = _find(record, "metrics", "evaluate-model")
     if isinstance(metrics, dict) and metrics["metadata"]:
         shown = ", ".join(
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
@@ -45,6 +49,23 @@ def summarize(record: RunRecord, registry=None) -> str:
             if isinstance(v, int | float)
         )
         lines.append(f"metrics  {shown}")
+    best = _find(record, "Output", "get-best-trial")
+    if isinstance(best, str) and best:
+        trial = json.loads(best)
+        measured = ", ".join(
+            f"{m['metricId']}={m['value']:.4f}"
+            for m in trial.get("finalMeasurement", {}).get("metrics", [])
+        )
+        values = ", ".join(
+            f"{p['parameterId']}={p['value']:g}"
+            if isinstance(p["value"], float)
+            else f"{p['parameterId']}={p['value']}"
+            for p in trial["parameters"]
+        )
+        lines.append(f"best     trial {trial['id']}: {measured} | {values}")
+    decision = _find(record, "Output", "challenger-decision")
+    if decision:
+        lines.append(f"decision {decision} wins")
     verdict = _find(record, "Output", "metric-gate")
     if verdict is not None:
         lines.append(f"gate     {verdict}")

@@ -331,6 +331,7 @@ def _free_port() -> int:
 def gcs_bucket(monkeypatch):
     """A bucket in a Cloud Storage emulator on loopback; no mount, so the API path is used."""
     from gcp_storage_emulator import server as server_mod  # a dev dependency: never skipped
+
     if os.path.isdir("/gcs"):
         pytest.skip("/gcs is mounted here, so gs:// URIs would not use the API")
     port = _free_port()

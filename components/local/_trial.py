@@ -56,6 +56,7 @@ class TrialRun:
     work_dir: Path
     stop: threading.Event = field(default_factory=threading.Event)
     pruned: bool = False
+    warned: bool = False
     started: float = field(default_factory=time.time)
     ended: float | None = None
     _reports: dict[tuple[float, int, float], Report] = field(default_factory=dict)

@@ -20,6 +20,7 @@ def training_job_spec(
     trainer_args: list = [],
     staging_root: str = "",
     timeout: str = "86400s",
+    output_name: str = "custom-job",
     job_id: str = dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     pipeline_root: str = dsl.PIPELINE_ROOT_PLACEHOLDER,
 ) -> NamedTuple(
@@ -41,6 +42,7 @@ def training_job_spec(
         trainer_args: Extra trainer arguments, before the hyperparameters.
         staging_root: `gs://` directory for job outputs; empty uses the pipeline root.
         timeout: Maximum job run time, a duration such as `3600s`.
+        output_name: Directory of this job under `<staging_root>/<job_id>/`.
         job_id: The pipeline job id (one output directory per run).
         pipeline_root: The pipeline root (fallback for `staging_root`).
 
@@ -64,6 +66,7 @@ def training_job_spec(
         trainer_args=trainer_args,
         staging_root=staging_root or pipeline_root,
         job_id=job_id,
+        output_name=output_name,
         timeout=timeout,
     )
     print(f"custom job output directory: {base}")

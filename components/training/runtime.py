@@ -31,9 +31,10 @@ def job_payload(
     staging_root: str,
     job_id: str,
     timeout: str,
+    output_name: str = "custom-job",
 ) -> tuple[list[dict], str, str]:
     """(worker_pool_specs, base_output_directory, model_dir) of one training run."""
-    base = f"{as_gcs_uri(staging_root).rstrip('/')}/{job_id}/custom-job"
+    base = f"{as_gcs_uri(staging_root).rstrip('/')}/{job_id}/{output_name}"
     job = training_job(
         trainer_image=trainer_image,
         machine_type=machine_type,
