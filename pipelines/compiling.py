@@ -55,8 +55,8 @@ _DICT_DEFAULT = re.compile(r"^(#\s+\w+: (?:dict|list) \[Default: )(.*)(\])$", re
 
 def _stable_header(text: str) -> str:
     """KFP's header comment prints dict defaults (also inside lists) in protobuf map order,
-    which changes from
-    one process to the next; print them with sorted keys so the YAML is byte-identical."""
+    which changes from one process to the next; print them with sorted keys instead, so the
+    YAML is byte-identical."""
 
     def ordered(match: re.Match) -> str:
         value = ast.literal_eval(match.group(2))
