@@ -34,7 +34,13 @@ from components.tuning.ops import (
     get_worker_pool_specs,
     trials_report,
 )
-from components.tuning.study import DoubleParameter, IntegerParameter, MetricSpec, StudySpec
+from components.tuning.study import (
+    DoubleParameter,
+    IntegerParameter,
+    MetricSpec,
+    StudySpec,
+    TuningJobSpec,
+)
 
 NAME = "tuning"
 FINAL_MODELS = ("best_trial", "retrain")
@@ -262,3 +268,17 @@ def check_params(values: dict) -> None:
         raise SpecError("final_model", values["final_model"], f"must be one of {FINAL_MODELS}")
     if values["metric_goal"].strip().lower() not in GOALS:
         raise SpecError("metric_goal", values["metric_goal"], f"must be one of {', '.join(GOALS)}")
+    study = StudySpec.from_dict(
+        {
+            "metrics": values["study_spec_metrics"],
+            "parameters": values["study_spec_parameters"],
+            "algorithm": values["study_spec_algorithm"],
+            "measurement_selection_type": values["study_spec_measurement_selection_type"],
+        }
+    )
+    TuningJobSpec(
+        study=study,
+        max_trial_count=values["max_trial_count"],
+        parallel_trial_count=values["parallel_trial_count"],
+        max_failed_trial_count=values["max_failed_trial_count"],
+    ).validate()

@@ -110,3 +110,18 @@ def test_cli_rejects_bad_input_before_running(tmp_path, capsys):
 def test_cli_run_without_local_explains(capsys):
     assert main(["run", "training"]) == 2
     assert "--local" in capsys.readouterr().err
+
+
+def test_tuning_study_is_validated_before_a_run():
+    from components.targets import LOCAL as local_target
+    from pipelines import tuning
+
+    pipe = tuning.build(local_target)
+    ok = params.effective(pipe, {"project": "p"})
+    tuning.check_params(ok)
+    with pytest.raises(SpecError, match="parallel_trial_count"):
+        tuning.check_params({**ok, "max_trial_count": 2, "parallel_trial_count": 3})
+    with pytest.raises(SpecError, match="GRID_SEARCH"):
+        tuning.check_params({**ok, "study_spec_algorithm": "GRID_SEARCH"})
+    with pytest.raises(SpecError, match="final_model"):
+        tuning.check_params({**ok, "final_model": "newest"})
