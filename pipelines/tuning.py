@@ -205,26 +205,23 @@ def build(target: Target):
         )
         model = model_artifact.outputs["model"]
 
-        challenger = evaluate_model(
-            model=model,
-            test=data.outputs["test"],
-            target_column=target_column,
-            exclude_columns=exclude_columns,
-            primary_metric=primary_metric,
-        ).set_display_name("evaluate-challenger")
+        def evaluate_on_test(candidate, display_name: str):
+            return evaluate_model(
+                model=candidate,
+                test=data.outputs["test"],
+                target_column=target_column,
+                exclude_columns=exclude_columns,
+                primary_metric=primary_metric,
+            ).set_display_name(display_name)
+
+        challenger = evaluate_on_test(model, "evaluate-challenger")
         lookup = target.ChampionLookupOp(
             project=project, location=location, model_display_name=model_display_name
         ).set_display_name("champion-lookup")
 
         with dsl.If(lookup.outputs["Output"] == "found", name="champion-exists"):
             champion = champion_model(champion=lookup.outputs["champion"])
-            champion_eval = evaluate_model(
-                model=champion.outputs["model"],
-                test=data.outputs["test"],
-                target_column=target_column,
-                exclude_columns=exclude_columns,
-                primary_metric=primary_metric,
-            ).set_display_name("evaluate-champion")
+            champion_eval = evaluate_on_test(champion.outputs["model"], "evaluate-champion")
             decision = challenger_decision(
                 challenger_value=challenger.outputs["primary_metric_value"],
                 champion_value=champion_eval.outputs["primary_metric_value"],
