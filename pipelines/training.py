@@ -146,16 +146,10 @@ def build(target: Target):
 def check_params(values: dict) -> None:
     """Fails before a run on what a step would reject: the job payload (validated against
     `aiplatform_v1`), the split fractions and the gate's goal."""
-    from components.data.splitting import check_fractions
-    from components.errors import SpecError
-    from components.models.gating import GOALS
     from components.training.payload import training_job
+    from pipelines.checks import check_split_and_goal
 
-    check_fractions(
-        (values["train_fraction"], values["validation_fraction"], values["test_fraction"])
-    )
-    if values["metric_goal"].strip().lower() not in GOALS:
-        raise SpecError("metric_goal", values["metric_goal"], f"must be one of {', '.join(GOALS)}")
+    check_split_and_goal(values)
     training_job(
         trainer_image=values["trainer_image"],
         machine_type=values["machine_type"],

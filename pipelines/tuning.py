@@ -130,16 +130,20 @@ def build(target: Target):
             key_column=split_key_column,
         )
         trainer_args = [f"--target-column={target_column}", f"--metric={primary_metric}"]
-        trial_spec = training_job_spec(
-            train=data.outputs["train"],
-            validation=data.outputs["validation"],
-            trainer_image=trainer_image,
-            machine_type=machine_type,
-            trainer_args=trainer_args,
-            staging_root=staging_root,
-            timeout=timeout,
-            output_name="tuning-job",
-        ).set_display_name("trial-job-spec")
+
+        def job_spec(train, output_name: str, display_name: str):
+            return training_job_spec(
+                train=train,
+                validation=data.outputs["validation"],
+                trainer_image=trainer_image,
+                machine_type=machine_type,
+                trainer_args=trainer_args,
+                staging_root=staging_root,
+                timeout=timeout,
+                output_name=output_name,
+            ).set_display_name(display_name)
+
+        trial_spec = job_spec(data.outputs["train"], "tuning-job", "trial-job-spec")
         tune = target.HyperparameterTuningJobRunOp(
             project=project,
             location=location,
@@ -169,16 +173,7 @@ def build(target: Target):
             )
         with dsl.Else(name="retrain"):
             merged = merge_datasets(first=data.outputs["train"], second=data.outputs["validation"])
-            final_spec = training_job_spec(
-                train=merged.outputs["merged"],
-                validation=data.outputs["validation"],
-                trainer_image=trainer_image,
-                machine_type=machine_type,
-                trainer_args=trainer_args,
-                staging_root=staging_root,
-                timeout=timeout,
-                output_name="final-training",
-            ).set_display_name("final-job-spec")
+            final_spec = job_spec(merged.outputs["merged"], "final-training", "final-job-spec")
             best_values = get_best_hyperparameters(
                 trials=trials.output, study_spec_metrics=study_spec_metrics
             )
@@ -254,17 +249,12 @@ def build(target: Target):
 
 def check_params(values: dict) -> None:
     """Fails before a run on a study, split or choice that a step would reject."""
-    from components.data.splitting import check_fractions
     from components.errors import SpecError
-    from components.models.gating import GOALS
+    from pipelines.checks import check_split_and_goal
 
-    check_fractions(
-        (values["train_fraction"], values["validation_fraction"], values["test_fraction"])
-    )
+    check_split_and_goal(values)
     if values["final_model"] not in FINAL_MODELS:
         raise SpecError("final_model", values["final_model"], f"must be one of {FINAL_MODELS}")
-    if values["metric_goal"].strip().lower() not in GOALS:
-        raise SpecError("metric_goal", values["metric_goal"], f"must be one of {', '.join(GOALS)}")
     study = StudySpec.from_dict(
         {
             "metrics": values["study_spec_metrics"],

@@ -9,11 +9,17 @@ from components.errors import SpecError
 GOALS = ("maximize", "minimize")
 
 
-def gate(value: float, threshold: float, goal: str = "maximize") -> str:
-    """`pass` when `value` meets `threshold` in the direction of `goal`, else `fail`."""
+def check_goal(goal: str, field: str = "goal") -> str:
+    """`goal` normalised to `maximize` / `minimize`; anything else is a SpecError on `field`."""
     goal_key = goal.strip().lower()
     if goal_key not in GOALS:
-        raise SpecError("goal", goal, f"must be one of {', '.join(GOALS)}")
+        raise SpecError(field, goal, f"must be one of {', '.join(GOALS)}")
+    return goal_key
+
+
+def gate(value: float, threshold: float, goal: str = "maximize") -> str:
+    """`pass` when `value` meets `threshold` in the direction of `goal`, else `fail`."""
+    goal_key = check_goal(goal)
     if math.isnan(value):
         verdict = "fail"
     elif goal_key == "maximize":

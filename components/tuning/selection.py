@@ -49,13 +49,7 @@ def parse_study_metrics(study_spec_metrics: Sequence[Mapping[str, Any]]) -> list
     metrics: list[MetricSpec] = []
     for i, item in enumerate(study_spec_metrics):
         field = f"{root}[{i}]"
-        if isinstance(item, str):
-            try:
-                item = json.loads(item)
-            except ValueError:
-                raise SpecError(field, item, "must be a mapping or its JSON") from None
-        if not isinstance(item, Mapping):
-            raise SpecError(field, item, 'must be a mapping {"metric_id", "goal"}')
+        item = _entry(field, item, '{"metric_id", "goal"}')
         fields = {snake(str(k)): v for k, v in item.items()}
         unknown = sorted(set(fields) - set(_METRIC_FIELDS))
         if unknown:
@@ -105,13 +99,7 @@ def hyperparameters_from_list(items: Sequence[Any]) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for i, item in enumerate(items):
         field = f"{root}[{i}]"
-        if isinstance(item, str):
-            try:
-                item = json.loads(item)
-            except ValueError:
-                raise SpecError(field, item, "must be a mapping or its JSON") from None
-        if not isinstance(item, Mapping):
-            raise SpecError(field, item, 'must be a mapping {"parameterId", "value"}')
+        item = _entry(field, item, '{"parameterId", "value"}')
         fields = {snake(str(k)): v for k, v in item.items()}
         if set(fields) != {"parameter_id", "value"}:
             raise SpecError(field, item, 'must hold exactly "parameterId" and "value"')
@@ -135,3 +123,15 @@ def trial_model_dir(base_output_directory: str, trial_id: str) -> str:
     if not isinstance(trial_id, str) or not trial_id or "/" in trial_id:
         raise SpecError("trial.id", trial_id, "must be a non-empty id without '/'")
     return f"{base_output_directory.rstrip('/')}/{trial_id}/model/"
+
+
+def _entry(field: str, item: object, shape: str) -> Mapping:
+    """A list entry given as a mapping or as its JSON (as KFP may pass it)."""
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except ValueError:
+            raise SpecError(field, item, "must be a mapping or its JSON") from None
+    if not isinstance(item, Mapping):
+        raise SpecError(field, item, f"must be a mapping {shape}")
+    return item
