@@ -7,10 +7,21 @@ bad input (unknown parameter, wrong type, invalid payload); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Modules that add their own commands: each has `register(subparsers, home_parent)`, which adds
+#: a parser whose defaults set `handler(args) -> exit code`. They import only argparse at load.
+COMMAND_MODULES = (
+    "pipelines.cli_check",
+    "pipelines.cli_publish",
+    "pipelines.cli_submit",
+    "pipelines.cli_schedule",
+    "pipelines.cli_image",
+)
 
 EPILOG = """examples:
   vtp run training --local                      train on the shipped data, on this machine
@@ -74,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     msub.add_parser("list", parents=[home], help="every model, at its default version")
     show = msub.add_parser("show", parents=[home], help="one model's versions")
     show.add_argument("name", help="display name, model id or resource name (@version/@alias)")
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, home)
     return p
 
 
@@ -82,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from components.errors import VtpError
 
     try:
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except KeyboardInterrupt:
         print("vtp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

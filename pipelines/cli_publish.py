@@ -1,0 +1,5 @@
+"""`vtp publish` (being built)."""
+
+
+def register(sub, home) -> None:
+    """Adds nothing yet."""

@@ -1,0 +1,5 @@
+"""`vtp schedule` (being built)."""
+
+
+def register(sub, home) -> None:
+    """Adds nothing yet."""

@@ -1,0 +1,5 @@
+"""`vtp submit` (being built)."""
+
+
+def register(sub, home) -> None:
+    """Adds nothing yet."""
