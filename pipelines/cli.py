@@ -187,11 +187,8 @@ def _list(args) -> int:
 
 
 def _models(args) -> int:
-    from components.local.registry import (
-        LocalModelRegistry,
-        format_model_details,
-        format_models_table,
-    )
+    from components.local.registry import LocalModelRegistry
+    from components.local.registry_format import format_model_details, format_models_table
     from pipelines.local_home import LocalHome
 
     home = LocalHome.resolve(args.home)

@@ -13,12 +13,8 @@ from pathlib import Path
 import pytest
 
 from components.errors import RegistryError
-from components.local.registry import (
-    LocalModelRegistry,
-    ModelVersion,
-    format_model_details,
-    format_models_table,
-)
+from components.local.registry import LocalModelRegistry, ModelVersion
+from components.local.registry_format import format_model_details, format_models_table
 from components.local.registry_schema import SCHEMA_VERSION
 
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"

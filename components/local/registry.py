@@ -56,50 +56,34 @@ import json
 import re
 import secrets
 import sqlite3
-import string
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from components.config import DEFAULT_LOCATION, LOCAL_PROJECT
 from components.errors import RegistryError
 from components.local.registry_schema import connect, ensure_schema
+from components.local.registry_values import (
+    DEFAULT_ALIAS,
+    checked_aliases,
+    json_copy,
+    normalise_container_spec,
+    normalise_schemata,
+    now_rfc3339,
+    validate_display_name,
+    validate_labels,
+    validate_model_id,
+    version_sort_key,
+)
 from components.paths import registry_db
 
-DEFAULT_ALIAS = "default"
-MAX_DISPLAY_NAME = 128
-MAX_LABELS = 64
-MAX_LABEL_CHARS = 63
-
-_ALIAS_RE = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
-_MODEL_ID_RE = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
 _FULL_NAME_RE = re.compile(
     r"projects/(?P<project>[^/@]+)/locations/(?P<location>[^/@]+)"
     r"/models/(?P<model>[^/@]+)(?:@(?P<version>[^/@]*))?"
 )
-_CONTAINER_FIELDS = frozenset(
-    {
-        "imageUri",
-        "command",
-        "args",
-        "env",
-        "ports",
-        "predictRoute",
-        "healthRoute",
-        "invokeRoutePrefix",
-        "grpcPorts",
-        "deploymentTimeout",
-        "sharedMemorySizeMb",
-        "startupProbe",
-        "healthProbe",
-        "livenessProbe",
-    }
-)
-_SCHEMATA_FIELDS = frozenset({"instanceSchemaUri", "parametersSchemaUri", "predictionSchemaUri"})
 _NAME_FORMS = "projects/P/locations/L/models/ID[@V], ID[@V] or a display name[@V]"
 
 
@@ -161,154 +145,6 @@ class ModelVersion:
         }
         out.update({k: json.loads(json.dumps(v)) for k, v in optional.items() if v})
         return out
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _camel_keys(value: Any, where: str) -> Any:
-    """Deep copy of `value` with snake_case dict keys turned into Vertex's camelCase."""
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise RegistryError(f"{where} keys must be strings, got {key!r}")
-            camel = _camel(key)
-            if camel in out:
-                raise RegistryError(f"{where} sets {camel!r} twice (as {key!r} and {camel!r})")
-            out[camel] = _camel_keys(item, f"{where}.{camel}")
-        return out
-    if isinstance(value, list | tuple):
-        return [_camel_keys(item, where) for item in value]
-    return value
-
-
-def _json_copy(value: Any, where: str) -> Any:
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as exc:
-        raise RegistryError(f"{where} must be JSON-serialisable, got {value!r}: {exc}") from exc
-
-
-def normalise_container_spec(spec: Mapping[str, Any]) -> dict:
-    """Vertex `ModelContainerSpec` JSON (camelCase) from camelCase or snake_case keys."""
-    if not isinstance(spec, Mapping):
-        raise RegistryError(f"container_spec must be a mapping with 'imageUri', got {spec!r}")
-    out = _json_copy(_camel_keys(spec, "container_spec"), "container_spec")
-    unknown = sorted(set(out) - _CONTAINER_FIELDS)
-    if unknown:
-        raise RegistryError(
-            f"container_spec has unknown fields {unknown}; allowed: {sorted(_CONTAINER_FIELDS)}"
-        )
-    image = out.get("imageUri")
-    if not isinstance(image, str) or not image.strip():
-        raise RegistryError(f"container_spec.imageUri must be a non-empty image URI, got {image!r}")
-    return out
-
-
-def _normalise_schemata(schemata: Mapping[str, Any] | None) -> dict | None:
-    if not schemata:
-        return None
-    if not isinstance(schemata, Mapping):
-        raise RegistryError(f"predict_schemata must be a mapping, got {schemata!r}")
-    out = _json_copy(_camel_keys(schemata, "predict_schemata"), "predict_schemata")
-    unknown = sorted(set(out) - _SCHEMATA_FIELDS)
-    if unknown:
-        raise RegistryError(
-            f"predict_schemata has unknown fields {unknown}; allowed: {sorted(_SCHEMATA_FIELDS)}"
-        )
-    for key, value in out.items():
-        if not isinstance(value, str):
-            raise RegistryError(f"predict_schemata.{key} must be a URI string, got {value!r}")
-    return {k: v for k, v in out.items() if v} or None
-
-
-def validate_alias(alias: object) -> str:
-    """Return `alias` if Vertex accepts it as a version alias, else raise RegistryError."""
-    if not isinstance(alias, str):
-        raise RegistryError(f"version alias must be a string, got {alias!r}")
-    if alias.isdigit():
-        raise RegistryError(
-            f"version alias {alias!r} looks like a version id; aliases must start with a "
-            "lowercase letter ([a-z][a-zA-Z0-9-]{0,126}[a-z0-9])"
-        )
-    if not _ALIAS_RE.fullmatch(alias):
-        raise RegistryError(
-            f"version alias {alias!r} is not allowed: it must match "
-            "[a-z][a-zA-Z0-9-]{0,126}[a-z0-9] (2-128 characters, starting with a lowercase "
-            "letter, ending with a lowercase letter or digit)"
-        )
-    return alias
-
-
-def _aliases(aliases: Sequence[str], where: str) -> list[str]:
-    if isinstance(aliases, str):
-        raise RegistryError(f"{where} must be a list of aliases, got the string {aliases!r}")
-    return list(dict.fromkeys(validate_alias(a) for a in aliases))
-
-
-def _label_part_ok(text: str) -> bool:
-    return all(
-        ch in "_-" or ch in string.digits or (ch.isalpha() and not ch.isupper()) for ch in text
-    )
-
-
-def validate_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
-    """Return a copy of `labels` if they follow Cloud label rules, else raise RegistryError."""
-    if labels is None:
-        return {}
-    if not isinstance(labels, Mapping):
-        raise RegistryError(f"labels must be a mapping of strings, got {labels!r}")
-    if len(labels) > MAX_LABELS:
-        raise RegistryError(f"labels has {len(labels)} entries; at most {MAX_LABELS} allowed")
-    for key, value in labels.items():
-        if (
-            not isinstance(key, str)
-            or not 1 <= len(key) <= MAX_LABEL_CHARS
-            or not (key[0].isalpha() and not key[0].isupper())
-            or not _label_part_ok(key)
-        ):
-            raise RegistryError(
-                f"label key {key!r} is not allowed: 1-{MAX_LABEL_CHARS} characters, starting "
-                "with a lowercase letter, of lowercase letters, digits, '_' and '-'"
-            )
-        if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS or not _label_part_ok(value):
-            raise RegistryError(
-                f"label {key!r} has value {value!r}, which is not allowed: at most "
-                f"{MAX_LABEL_CHARS} characters of lowercase letters, digits, '_' and '-'"
-            )
-    return dict(labels)
-
-
-def _validate_display_name(display_name: object) -> str:
-    if not isinstance(display_name, str) or not 1 <= len(display_name) <= MAX_DISPLAY_NAME:
-        raise RegistryError(
-            f"display_name must be a string of 1-{MAX_DISPLAY_NAME} characters, "
-            f"got {display_name!r}"
-        )
-    return display_name
-
-
-def _validate_model_id(model_id: object) -> str:
-    if not isinstance(model_id, str) or not _MODEL_ID_RE.fullmatch(model_id):
-        raise RegistryError(
-            f"model_id {model_id!r} is not allowed: 1-63 characters of [a-z0-9_-], "
-            "not starting with a digit or '-'"
-        )
-    return model_id
-
-
-def _version_sort_key(alias: str) -> tuple[bool, str]:
-    return (alias != DEFAULT_ALIAS, alias)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -474,7 +310,7 @@ class LocalModelRegistry:
                     "SELECT alias FROM aliases WHERE model_pk = ? AND version = ?", (pk, version)
                 )
             ),
-            key=_version_sort_key,
+            key=version_sort_key,
         )
         return ModelVersion(
             model_id=row["model_id"],
@@ -549,7 +385,7 @@ class LocalModelRegistry:
         Raises:
             RegistryError: an invalid field, an unknown `parent_model`, a taken `model_id`.
         """
-        display_name = _validate_display_name(display_name)
+        display_name = validate_display_name(display_name)
         if not isinstance(artifact_uri, str):
             raise RegistryError(f"artifact_uri must be a string URI, got {artifact_uri!r}")
         for fname, text in (
@@ -559,21 +395,21 @@ class LocalModelRegistry:
             if not isinstance(text, str):
                 raise RegistryError(f"{fname} must be a string, got {text!r}")
         spec = normalise_container_spec(container_spec)
-        schemata = _normalise_schemata(predict_schemata)
+        schemata = normalise_schemata(predict_schemata)
         label_map = validate_labels(labels)
-        meta = _json_copy(dict(metadata or {}), "metadata")
-        aliases = _aliases(version_aliases, "version_aliases")
+        meta = json_copy(dict(metadata or {}), "metadata")
+        aliases = checked_aliases(version_aliases, "version_aliases")
         if is_default_version and DEFAULT_ALIAS not in aliases:
             aliases.append(DEFAULT_ALIAS)
         if model_id is not None:
-            _validate_model_id(model_id)
+            validate_model_id(model_id)
             if parent_model:
                 raise RegistryError(
                     f"model_id {model_id!r} and parent_model {parent_model!r} cannot be set "
                     "together: model_id names a new model, parent_model an existing one"
                 )
         with self._transaction(write=True) as conn:
-            now = _now()
+            now = now_rfc3339()
             if parent_model:
                 pk, _ = self._resolve_model_for_parent(conn, parent_model)
             else:
@@ -661,15 +497,15 @@ class LocalModelRegistry:
 
         Adding `default` makes this version the default one.
         """
-        wanted = _aliases(aliases, "aliases")
+        wanted = checked_aliases(aliases, "aliases")
         with self._transaction(write=True) as conn:
             pk, version = self._get(conn, name)
-            self._assign_aliases(conn, pk, version, wanted, _now())
+            self._assign_aliases(conn, pk, version, wanted, now_rfc3339())
             return self._load(conn, pk, version)
 
     def remove_version_aliases(self, name: str, aliases: Sequence[str]) -> ModelVersion:
         """Take `aliases` off the version `name` refers to; `default` can only be moved."""
-        unwanted = _aliases(aliases, "aliases")
+        unwanted = checked_aliases(aliases, "aliases")
         if DEFAULT_ALIAS in unwanted:
             raise RegistryError(
                 f"alias {DEFAULT_ALIAS!r} cannot be removed: one version must hold it; "
@@ -691,7 +527,7 @@ class LocalModelRegistry:
             if unwanted:
                 conn.execute(
                     "UPDATE versions SET update_time = ? WHERE model_pk = ? AND version = ?",
-                    (_now(), pk, version),
+                    (now_rfc3339(), pk, version),
                 )
             return self._load(conn, pk, version)
 
@@ -729,75 +565,3 @@ def default_registry(
 ) -> LocalModelRegistry:
     """The registry at `registry_db(home)` (by default under `$VTP_HOME`)."""
     return LocalModelRegistry(registry_db(home), project=project, location=location)
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def _short_time(rfc3339: str) -> str:
-    return rfc3339[:19].replace("T", " ") + "Z" if rfc3339 else ""
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in [header, *rows]
-    ]
-    return "\n".join(lines)
-
-
-def _alias_text(version: ModelVersion) -> str:
-    return ", ".join(version.version_aliases)
-
-
-def format_models_table(models: list[ModelVersion]) -> str:
-    """A plain-text table of models (one default version each), for `vtp models list`."""
-    if not models:
-        return "No models registered."
-    header = ("DISPLAY NAME", "MODEL ID", "DEFAULT VERSION", "ALIASES", "CREATED", "ARTIFACT URI")
-    rows = [
-        (
-            m.display_name,
-            m.model_id,
-            m.version_id,
-            _alias_text(m),
-            _short_time(m.model_create_time or m.create_time),
-            m.artifact_uri,
-        )
-        for m in models
-    ]
-    return _table(header, rows)
-
-
-def format_model_details(model_versions: list[ModelVersion]) -> str:
-    """A plain-text description of one model and its versions, for `vtp models show`."""
-    if not model_versions:
-        return "No versions."
-    default = next((v for v in model_versions if v.is_default), model_versions[-1])
-    fields = [
-        ("Display name", default.display_name),
-        ("Model ID", default.model_id),
-        ("Resource name", default.model_resource_name),
-        ("Default version", default.version_id),
-        ("Created", _short_time(default.model_create_time or default.create_time)),
-    ]
-    if default.description:
-        fields.append(("Description", default.description))
-    if default.labels:
-        fields.append(("Labels", ", ".join(f"{k}={v}" for k, v in sorted(default.labels.items()))))
-    width = max(len(k) for k, _ in fields) + 1
-    head = "\n".join(f"{(k + ':').ljust(width)}  {v}" for k, v in fields)
-    header = ("VERSION", "ALIASES", "CREATED", "DISPLAY NAME", "IMAGE", "ARTIFACT URI")
-    rows = [
-        (
-            v.version_id,
-            _alias_text(v),
-            _short_time(v.create_time),
-            v.display_name,
-            v.container_spec.get("imageUri", ""),
-            v.artifact_uri,
-        )
-        for v in sorted(model_versions, key=lambda v: int(v.version_id))
-    ]
-    return f"{head}\n\n{_table(header, rows)}"
