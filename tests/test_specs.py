@@ -548,7 +548,7 @@ def test_validate_rejects_what_only_the_proto_knows():
     assert "google.cloud.aiplatform.v1.CustomJob" in str(info.value)
     assert f"got {too_long!r}" in str(info.value)
 
-    huge = MachineSpec("n1-standard-4", "NVIDIA_TESLA_T4", 2**31)  # int32 overflow
+    huge = MachineSpec("cloud-tpu", "TPU_V3", 2**31)  # int32 overflow (TPU Pods: 32 or more)
     with pytest.raises(SpecError) as info:
         CustomJobSpec(primary=pool(machine_spec=huge))
     assert info.value.field == "worker_pool_specs[0].machine_spec.accelerator_count"

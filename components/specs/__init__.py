@@ -4,14 +4,33 @@ They produce the exact dicts Vertex receives (`worker_pool_specs`, the `CustomJo
 the inputs of GCPC's `CustomTrainingJobOp`) and refuse what Vertex would refuse, with a
 `SpecError` naming the field, the value and what is allowed. `CustomJobSpec` is also parsed into
 `google.cloud.aiplatform_v1.CustomJob` at construction; that package is imported only then.
+`components.specs.distributed` builds the distributed layouts (workers, parameter servers,
+Reduction Server, evaluators) and checks their rules on raw payloads.
 """
 
 from components.specs.containers import ContainerSpec, PythonPackageSpec
 from components.specs.custom_job import ROLES, CustomJobSpec
+from components.specs.distributed import (
+    REDUCTION_SERVER_IMAGE,
+    REDUCTION_SERVER_IMAGES,
+    REDUCTION_SERVER_MACHINE,
+    check_launcher_layout,
+    check_layout,
+    distributed_job,
+    is_reduction_server_image,
+    multi_worker_job,
+    parameter_server_job,
+    reduction_server_job,
+    reduction_server_pool,
+    validate_layout,
+)
 from components.specs.machines import (
     ACCELERATOR_TYPES,
     DISK_TYPES,
+    GPU_TYPES,
     MACHINE_GPUS,
+    N1_GPU_COUNTS,
+    TPU_TOPOLOGIES,
     DiskSpec,
     MachineSpec,
     ReservationAffinity,
@@ -27,9 +46,15 @@ from components.specs.worker_pool import NfsMount, WorkerPoolSpec
 __all__ = [
     "ACCELERATOR_TYPES",
     "DISK_TYPES",
+    "GPU_TYPES",
     "MACHINE_GPUS",
+    "N1_GPU_COUNTS",
+    "REDUCTION_SERVER_IMAGE",
+    "REDUCTION_SERVER_IMAGES",
+    "REDUCTION_SERVER_MACHINE",
     "ROLES",
     "STRATEGIES",
+    "TPU_TOPOLOGIES",
     "ContainerSpec",
     "CustomJobSpec",
     "DiskSpec",
@@ -39,7 +64,16 @@ __all__ = [
     "ReservationAffinity",
     "Scheduling",
     "WorkerPoolSpec",
+    "check_launcher_layout",
+    "check_layout",
+    "distributed_job",
+    "is_reduction_server_image",
+    "multi_worker_job",
+    "parameter_server_job",
     "parse_worker_pool_specs",
+    "reduction_server_job",
+    "reduction_server_pool",
+    "validate_layout",
     "validate_worker_pool_specs",
     "worker_pool_from_dict",
 ]

@@ -2,7 +2,7 @@
 
 KFP hands list elements typed int to a component as floats (`1.0`) and proto JSON writes int64
 as strings (`"1"`): both are accepted when integral. Keys the builders do not model (e.g.
-`lustre_mounts`, `machine_spec.tpu_topology`) are refused, naming the field.
+`lustre_mounts`, `machine_spec.gpu_partition_size`) are refused, naming the field.
 """
 
 from __future__ import annotations
@@ -61,7 +61,13 @@ def _reservation(value: object, path: str) -> ReservationAffinity:
 
 
 def _machine(value: object, path: str) -> MachineSpec:
-    names = ("machine_type", "accelerator_type", "accelerator_count", "reservation_affinity")
+    names = (
+        "machine_type",
+        "accelerator_type",
+        "accelerator_count",
+        "reservation_affinity",
+        "tpu_topology",
+    )
     d = json_fields(value, path, names, required=names[:1])
     if d.get("accelerator_type") == "ACCELERATOR_TYPE_UNSPECIFIED":
         d["accelerator_type"] = None
@@ -139,15 +145,17 @@ def parse_worker_pool_specs(specs: Sequence[Mapping[str, Any]]) -> list[WorkerPo
 
 def validate_worker_pool_specs(specs: Sequence[Mapping[str, Any]]) -> None:
     """Check a raw `worker_pool_specs` list: each pool against `aiplatform_v1.WorkerPoolSpec`,
-    then the builders' rules (`parse_worker_pool_specs`).
+    then the builders' rules (`parse_worker_pool_specs`), then the distributed layout rules
+    (`components.specs.distributed.check_layout`: Reduction Server, TPU VMs).
 
     Raises:
         SpecError: naming the first field refused.
     """
     from components.specs._proto import check_message
+    from components.specs.distributed import check_layout
 
     for index, pool in enumerate(json_list("worker_pool_specs", specs)):
         if not isinstance(pool, Mapping):
             raise SpecError(f"worker_pool_specs[{index}]", pool, "must be a mapping")
         check_message("WorkerPoolSpec", pool, f"worker_pool_specs[{index}]")
-    parse_worker_pool_specs(specs)
+    check_layout(parse_worker_pool_specs(specs))
