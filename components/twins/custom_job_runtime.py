@@ -45,7 +45,7 @@ def _brief(job: dict) -> str:
 def run_custom_job_twin(*, gcp_resources_path: str, project: str, location: str, payload: dict):
     """Validates and runs one custom job locally; records it under `$VTP_HOME/jobs/<id>/`."""
     from components.local.executor import LocalJob, image_commands_from_env, run_local_job
-    from components.specs import parse_worker_pool_specs
+    from components.specs.distributed import validate_layout
 
     raw_pools = payload["job_spec"]["worker_pool_specs"]
     job = launcher_payload(payload)
@@ -55,7 +55,7 @@ def run_custom_job_twin(*, gcp_resources_path: str, project: str, location: str,
             f"notice: {len(raw_pools) - len(pools)} empty worker pool(s) removed, as GCPC's "
             "launcher does; later pools move up a role"
         )
-    parse_worker_pool_specs(pools)
+    validate_layout(pools)
     validate_custom_job(job)
 
     job_id = new_resource_id()
