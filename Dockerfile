@@ -1,13 +1,19 @@
-# The image vtp's Python components run in on Vertex AI Pipelines: kfp, GCPC and this package.
-# Build from the repository root:
-#   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/vtp-components:0.1.0 .
+# The image vtp's Python components run in on Vertex AI Pipelines: kfp, GCPC and this package,
+# installed with the exact pins of pyproject.toml. Build and push it with
+#   vtp image push components --registry REGION-docker.pkg.dev/PROJECT/REPO
+# (or from the repository root: docker build -t .../vtp-components:0.1.0 .)
 # and compile against it: vtp compile --component-image REGION-docker.pkg.dev/...:0.1.0
+# Same Python as the trainer images: evaluate_model unpickles the trainer's model.joblib.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
 WORKDIR /opt/vtp
 COPY pyproject.toml README.md ./
 COPY components ./components
 COPY pipelines ./pipelines
 COPY trainer ./trainer
-RUN pip install --upgrade pip && pip install .
+RUN pip install .

@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", action="store_true", help="reuse results of identical steps")
     r.add_argument("--verbose", "-v", action="store_true", help="stream every step's log")
     r.add_argument("--json", action="store_true", help="print the run record as JSON")
+    r.add_argument(
+        "--runtime",
+        choices=("process", "docker"),
+        help="how training replicas run: local processes (default, or $VTP_RUNTIME) or "
+        "`docker run` of each worker pool's image (needs a Docker engine)",
+    )
 
     ls = sub.add_parser("list", help="list pipelines and their parameters")
     ls.add_argument("pipeline", nargs="?", help="show one pipeline's parameters")
@@ -136,6 +142,9 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from components.local.executor import select_runtime
+
+    select_runtime(args.runtime)  # docker: fails now without an engine; steps read $VTP_RUNTIME
     from components.config import LOCAL_PROJECT
     from components.targets import LOCAL
     from pipelines import catalog, params

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from components.errors import JobError, SpecError
+from components.local._docker import DOCKER, RUNTIME_ENV, runtime_from_env
 from components.local._pools import Pool
 
 IMAGE_COMMANDS_ENV = "VTP_IMAGE_COMMANDS"
@@ -48,20 +49,27 @@ def image_commands_from_env(environ: Mapping[str, str] | None = None) -> dict[st
 
 
 def pool_command(pool: Pool, mapping: Mapping[str, Sequence[str]]) -> list[str]:
-    """The command a pool runs before its args, with `python` made our interpreter."""
+    """The command a pool runs before its args, with `python` made our interpreter.
+
+    Under the docker runtime (`$VTP_RUNTIME=docker`) a pool without a command needs no
+    mapping: its image's ENTRYPOINT runs in its container, and the result is `[]`.
+    """
     if pool.is_python_package:
         return [sys.executable, "-m", pool.python_module]
     command = list(pool.command)
     if not command:
         untagged = _untagged(pool.image_uri)
         found = mapping.get(pool.image_uri) or mapping.get(untagged)
+        if not found and runtime_from_env() == DOCKER:
+            return []
         if not found:
             example = json.dumps({untagged: ["python", "-m", "trainer.task"]})
             raise JobError(
                 f"{pool.field}.container_spec has no command, so the ENTRYPOINT of image "
                 f"{pool.image_uri!r} would run; there are no images locally. Map the image to "
                 f"the command its ENTRYPOINT runs, e.g. {IMAGE_COMMANDS_ENV}='{example}' "
-                "(exact URI or URI without tag/digest), or set container_spec.command."
+                "(exact URI or URI without tag/digest), set container_spec.command, or run "
+                f"the image itself with the docker runtime ({RUNTIME_ENV}=docker)."
             )
         command = list(found)
     if _PYTHON.match(os.path.basename(command[0])):
