@@ -32,6 +32,17 @@ class Target:
     def op_names(self) -> list[str]:
         return sorted(self.ops)
 
+    @property
+    def custom_job_from_component(self):
+        """GCPC's `create_custom_training_job_from_component` for this target, its options
+        checked at build time (`components.custom_jobs`). A factory of ops, not an op, so it
+        stays out of `ops` and the interface contract."""
+        from components import custom_jobs
+
+        if self.is_local:
+            return custom_jobs.LOCAL_CUSTOM_JOB_FROM_COMPONENT
+        return custom_jobs.VERTEX_CUSTOM_JOB_FROM_COMPONENT
+
 
 VERTEX = Target(
     "vertex",
