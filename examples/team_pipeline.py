@@ -22,7 +22,6 @@ Steps:
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from kfp import components, dsl
@@ -183,22 +182,12 @@ def build(target: Target, components_source: str | Path = COMPILED_COMPONENTS):
     return team_model_card
 
 
-def run_local(home: LocalHome, **params) -> None:
-    """Runs the LOCAL variant through kfp.local with local state under `home`, set up as
-    `vtp run --local` does."""
-    from kfp import local
+def run_local(home: LocalHome, **params):
+    """Runs the LOCAL variant as `vtp run --local` runs vtp's own pipelines (progress, run
+    record under `home`, summary); returns the run record, raises RunFailed on failure."""
+    from pipelines.local_run import run_pipeline_function
 
-    home.create().export()
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(home.pipeline_root),
-        raise_on_error=True,
-    )
-    with warnings.catch_warnings():
-        # The components run in this Python environment, where vtp is installed.
-        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
-        build(LOCAL)(**params)
+    return run_pipeline_function(build(LOCAL), "team-pipeline", params, home=home)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,7 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         compiler.Compiler().compile(build(VERTEX), str(args.out))
         print(f"wrote {args.out}")
     else:
-        run_local(LocalHome.resolve(args.home), project=args.project)
+        from pipelines.local_run import RunFailed
+        from pipelines.summary import summarize
+
+        try:
+            record = run_local(LocalHome.resolve(args.home), project=args.project)
+        except RunFailed as err:
+            print(f"run failed: {err}", file=sys.stderr)
+            return 1
+        print(summarize(record))
     return 0
 
 

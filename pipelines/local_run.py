@@ -9,6 +9,7 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -95,14 +96,33 @@ def run_pipeline(
     verbose: bool = False,
     out: TextIO = sys.stderr,
 ) -> RunRecord:
-    """Runs pipeline `name` locally with typed `params`; raises RunFailed on failure."""
-    from kfp import local
-
+    """Runs catalog pipeline `name` locally with typed `params`; raises RunFailed on failure."""
     from components.targets import LOCAL
     from pipelines import catalog
 
-    home.create().export()
     pipeline = catalog.pipeline_module(name).build(LOCAL)
+    return run_pipeline_function(
+        pipeline, name, params, home=home, cache=cache, verbose=verbose, out=out
+    )
+
+
+def run_pipeline_function(
+    pipeline: Callable[..., Any],
+    name: str,
+    params: dict[str, Any],
+    *,
+    home: LocalHome,
+    cache: bool = False,
+    verbose: bool = False,
+    out: TextIO = sys.stderr,
+) -> RunRecord:
+    """Runs any pipeline built for the LOCAL target (e.g. another team's) like `run_pipeline`.
+
+    `name` labels the run record. Raises RunFailed on failure.
+    """
+    from kfp import local
+
+    home.create().export()
     started = time.monotonic()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-%f")
     record_dir = home.runs / f"{name}-{stamp}"

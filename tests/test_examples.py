@@ -123,17 +123,18 @@ def test_compiled_training_pipeline_is_a_step_of_another_pipeline(tmp_path):
 @pytest.mark.slow
 @pytest.mark.xdist_group("e2e-examples")
 @pytest.mark.filterwarnings("ignore::components.custom_jobs.LocalRunNotice")
-def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, capfd, monkeypatch):
+def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, monkeypatch):
     home = LocalHome(tmp_path / "home")
     monkeypatch.setenv(paths.HOME_ENV, str(home.root))  # run_local exports the home; restored
     monkeypatch.setenv(paths.GCS_ROOT_ENV, str(home.gcs_root))
-    team_pipeline.run_local(
+    record = team_pipeline.run_local(
         home, project="team-project", data_source=str(REPO / "data" / "breast_cancer.csv")
     )
+    assert record.state == "SUCCEEDED" and record.pipeline == "team-pipeline"
     registry = LocalModelRegistry(home.registry_db, project="team-project")
     version = registry.get("team-breast-cancer")
     assert version.version_id == "1" and version.version_aliases == ("default",)
-    (run_dir,) = [p for p in home.pipeline_root.iterdir() if p.name.startswith("team-model-card")]
+    run_dir = record.run_dir
 
     card = (run_dir / "model-card" / "card").read_text()
     assert card.startswith("# Model card: team-breast-cancer")
@@ -148,6 +149,6 @@ def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, cap
     assert (scored["prediction"] == scored["target"]).mean() > 0.85
     assert f"Scored rows: {len(scored)}" in card
 
-    log = capfd.readouterr().out
+    log = record.log_path.read_text()
     assert "notice: custom job step 'team-scoring' asks Vertex for NVIDIA_L4 x 1" in log
     assert f"scored {len(scored)} rows as replica workerpool0-0" in log
