@@ -10,6 +10,9 @@ COMPONENT_IMAGE = "vtp-components:0.1.0"
 #: Reference trainer image (built from `trainer/Dockerfile`).
 TRAINER_IMAGE = "vtp-trainer:0.1.0"
 
+#: Distributed example trainer image (built from `trainer/distributed/Dockerfile`).
+DISTRIBUTED_TRAINER_IMAGE = "vtp-trainer-distributed:0.1.0"
+
 #: Vertex's prebuilt scikit-learn prediction container (serves `model.joblib`).
 SKLEARN_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
 

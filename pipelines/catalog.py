@@ -6,7 +6,11 @@ import importlib
 from types import ModuleType
 
 #: Pipeline name -> module with `NAME` and `build(target)`.
-PIPELINES = {"training": "pipelines.training", "tuning": "pipelines.tuning"}
+PIPELINES = {
+    "training": "pipelines.training",
+    "tuning": "pipelines.tuning",
+    "distributed": "pipelines.distributed",
+}
 
 #: Component name -> "module:attribute" of every reusable component, compiled to
 #: `compiled/components/<name>.yaml`.
@@ -25,6 +29,7 @@ COMPONENTS = {
     "challenger_decision": "components.models.challenger_decision:challenger_decision",
     "decision_aliases": "components.models.challenger_decision:decision_aliases",
     "training_job_spec": "components.training:training_job_spec",
+    "distributed_job_spec": "components.training.distributed_job_spec:distributed_job_spec",
     "unmanaged_container_model": "components.training:unmanaged_container_model",
     "checked_model_dir": "components.training.model_dir:checked_model_dir",
     "evaluate_model": "components.evaluation:evaluate_model",

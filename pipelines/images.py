@@ -61,6 +61,12 @@ IMAGES: dict[str, ImageDef] = {
             "reference trainer on an nvidia/cuda base",
         ),
         ImageDef(
+            "trainer-distributed",
+            "vtp-trainer-distributed",
+            "trainer/distributed/Dockerfile",
+            "distributed example trainer (primary + workers), CPU",
+        ),
+        ImageDef(
             "components", "vtp-components", "Dockerfile", "vtp's Python components (kfp, GCPC, vtp)"
         ),
     )

@@ -242,14 +242,16 @@ def test_list_shows_packages_versions_newest_first_and_their_tags(registry, host
     lines = capsys.readouterr().out.splitlines()
     first, second = sha256(COMPILED / "training.yaml"), sha256(copy)
     assert lines[0] == f"pipeline templates at {host}"
-    assert lines[1] == "training  (2 versions)"
-    assert lines[2].startswith(f"  {second}  ")
-    assert lines[2].endswith("tags: 0.1.0, candidate, latest")
-    assert lines[3] == (
+    at = lines.index("training  (2 versions)")
+    assert lines[at + 1].startswith(f"  {second}  ")
+    assert lines[at + 1].endswith("tags: 0.1.0, candidate, latest")
+    assert lines[at + 2] == (
         "    The training pipeline: load data, train as a custom job, evaluate, upload if "
         "good enough (v2)."
     )
-    assert lines[4].startswith(f"  {first}  ") and lines[4].endswith("tags: -")
+    assert lines[at + 3].startswith(f"  {first}  ") and lines[at + 3].endswith("tags: -")
+    packages = [line.split()[0] for line in lines[1:] if not line.startswith(" ")]
+    assert packages == sorted(packages)
     assert "tuning  (1 version)" in lines
 
     assert main(["publish", "--list", "tuning", "--host", host]) == 0

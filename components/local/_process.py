@@ -101,6 +101,14 @@ class ReplicaProcess:
             raise
         self._reader = threading.Thread(target=self._read, name=f"vtp-{name}", daemon=True)
         self._reader.start()
+        # Stamps the exit time as it happens, so the first replica to fail is known even when
+        # several exit between two polls.
+        threading.Thread(target=self._stamp_exit, name=f"vtp-{name}-exit", daemon=True).start()
+
+    def _stamp_exit(self) -> None:
+        self.proc.wait()
+        if self.ended is None:
+            self.ended = time.monotonic()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

@@ -515,14 +515,11 @@ def _wait(
 ) -> tuple[JobState, ReplicaProcess | None]:
     """Poll until every replica exits 0, one fails, the deadline passes or `should_stop()`."""
     while True:
-        running = False
-        for proc in procs:
-            code = proc.poll()
-            if code is None:
-                running = True
-            elif code != 0:
-                return JobState.FAILED, proc
-        if not running:
+        codes = [proc.poll() for proc in procs]
+        failed = [proc for proc, code in zip(procs, codes, strict=True) if code not in (None, 0)]
+        if failed:  # several may have exited since the last poll: blame the first to exit
+            return JobState.FAILED, min(failed, key=lambda p: p.ended or time.monotonic())
+        if None not in codes:
             return JobState.SUCCEEDED, None
         if time.monotonic() >= deadline:
             return JobState.TIMED_OUT, None

@@ -1,0 +1,186 @@
+"""The distributed pipeline: train data-parallel on a primary and workers, evaluate, upload.
+
+Steps:
+    1. `load_dataset`: split the source into train / validation / test Parquet datasets.
+    2. `distributed_job_spec`: build and validate the primary + workers (+ Reduction Server)
+       payload, data wired in.
+    3. `CustomTrainingJobOp`: run every replica (a Vertex custom job, or locally one process
+       per replica with the cluster environment); the replicas all-reduce their gradients and
+       the primary writes the model.
+    4. `unmanaged_container_model`: point a model artifact at `AIP_MODEL_DIR`.
+    5. `evaluate_model`: score the model on the test split.
+    6. `metric_gate`: compare the primary metric with the threshold.
+    7. `ModelUploadOp` (only when the gate passes): register the model.
+"""
+
+from kfp import dsl
+
+from components import config
+from components.data import load_dataset
+from components.evaluation import evaluate_model
+from components.models.gate import metric_gate
+from components.targets import Target
+from components.training import unmanaged_container_model
+from components.training.distributed_job_spec import distributed_job_spec
+
+NAME = "distributed"
+#: The distributed example trainer's gradient descent settings (`--name=value` arguments).
+DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.5, "steps": 300, "l2": 0.001}
+
+
+def build(target: Target):
+    """The distributed pipeline for `target` (VERTEX or LOCAL)."""
+
+    @dsl.pipeline(name=NAME, description=__doc__.splitlines()[0])
+    def distributed(
+        project: str,
+        location: str = config.DEFAULT_LOCATION,
+        staging_root: str = "",
+        data_source: str = "data/breast_cancer.csv",
+        train_fraction: float = 0.8,
+        validation_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split_seed: int = 42,
+        split_key_column: str = "id",
+        trainer_image: str = config.DISTRIBUTED_TRAINER_IMAGE,
+        machine_type: str = "n1-standard-4",
+        worker_count: int = 2,
+        worker_machine_type: str = "",
+        accelerator_type: str = "",
+        accelerator_count: int = 0,
+        reduction_server_count: int = 0,
+        reduction_server_machine_type: str = "n1-highcpu-16",
+        hyperparameters: dict = DEFAULT_HYPERPARAMETERS,
+        timeout: str = "86400s",
+        target_column: str = "target",
+        exclude_columns: str = "id",
+        primary_metric: str = "auc",
+        metric_goal: str = "maximize",
+        metric_threshold: float = 0.9,
+        serving_image: str = config.SKLEARN_SERVING_IMAGE,
+        model_display_name: str = "breast-cancer-distributed",
+    ):
+        """Trains on a primary and workers, evaluates and (past the threshold) registers a model.
+
+        Args:
+            project: Google Cloud project of the Vertex resources.
+            location: Vertex AI region.
+            staging_root: `gs://` directory for job outputs; empty uses the pipeline root.
+            data_source: CSV / Parquet / JSONL file or wildcard, local path or `gs://`.
+            train_fraction: Share of rows for training.
+            validation_fraction: Share of rows for validation.
+            test_fraction: Share of rows for the test split.
+            split_seed: Seed of the row split.
+            split_key_column: Hash this column to split; empty splits by row position.
+            trainer_image: Image of the primary and the workers.
+            machine_type: Machine of the primary (and of the workers by default).
+            worker_count: Workers besides the primary (at least 1).
+            worker_machine_type: Machine of the workers; empty: `machine_type`.
+            accelerator_type: GPU of each primary and worker replica, empty for none.
+            accelerator_count: GPUs per primary and worker replica.
+            reduction_server_count: Reduction Server replicas on Vertex (needs GPU workers);
+                0 for none. Not started locally.
+            reduction_server_machine_type: Machine of the Reduction Server replicas.
+            hyperparameters: Trainer hyperparameters (`--name=value` arguments).
+            timeout: Maximum training time (`3600s`).
+            target_column: Label column.
+            exclude_columns: Comma-separated columns that are not features.
+            primary_metric: Test metric the gate compares (`auc`, `accuracy`, `f1`...).
+            metric_goal: `maximize` or `minimize` the primary metric.
+            metric_threshold: The bar the primary metric must meet to upload.
+            serving_image: Prediction container of the uploaded model.
+            model_display_name: Display name of the registered model.
+        """
+        data = load_dataset(
+            source=data_source,
+            train_fraction=train_fraction,
+            validation_fraction=validation_fraction,
+            test_fraction=test_fraction,
+            seed=split_seed,
+            key_column=split_key_column,
+        ).set_display_name("load-dataset")
+
+        spec = distributed_job_spec(
+            train=data.outputs["train"],
+            validation=data.outputs["validation"],
+            trainer_image=trainer_image,
+            machine_type=machine_type,
+            worker_count=worker_count,
+            worker_machine_type=worker_machine_type,
+            accelerator_type=accelerator_type,
+            accelerator_count=accelerator_count,
+            reduction_server_count=reduction_server_count,
+            reduction_server_machine_type=reduction_server_machine_type,
+            hyperparameters=hyperparameters,
+            trainer_args=[
+                f"--target-column={target_column}",
+                f"--exclude-columns={exclude_columns}",
+            ],
+            staging_root=staging_root,
+            timeout=timeout,
+        ).set_display_name("distributed-job-spec")
+
+        train = target.CustomTrainingJobOp(
+            project=project,
+            location=location,
+            display_name=f"{NAME}-trainer",
+            worker_pool_specs=spec.outputs["worker_pool_specs"],
+            base_output_directory=spec.outputs["base_output_directory"],
+            timeout=timeout,
+        ).set_display_name("train-distributed")
+
+        model = (
+            unmanaged_container_model(
+                model_dir=spec.outputs["model_dir"], serving_image=serving_image
+            )
+            .after(train)
+            .set_display_name("model-artifact")
+        )
+
+        evaluation = evaluate_model(
+            model=model.outputs["model"],
+            test=data.outputs["test"],
+            target_column=target_column,
+            exclude_columns=exclude_columns,
+            primary_metric=primary_metric,
+        ).set_display_name("evaluate")
+
+        gate = metric_gate(
+            value=evaluation.outputs["primary_metric_value"],
+            threshold=metric_threshold,
+            goal=metric_goal,
+        ).set_display_name("metric-gate")
+
+        with dsl.If(gate.output == "pass", name="metric-passes"):
+            target.ModelUploadOp(
+                project=project,
+                location=location,
+                display_name=model_display_name,
+                unmanaged_container_model=model.outputs["model"],
+                labels={"pipeline": NAME},
+            ).set_display_name("upload-model")
+
+    return distributed
+
+
+def check_params(values: dict) -> None:
+    """Fails before a run on what a step would reject: the distributed job payload (layout
+    rules, machines and GPUs, validated against `aiplatform_v1`), the split fractions and the
+    gate's goal."""
+    from components.training.distributed_job_spec import distributed_training_job
+    from pipelines.checks import check_split_and_goal
+
+    check_split_and_goal(values)
+    distributed_training_job(
+        trainer_image=values["trainer_image"],
+        machine_type=values["machine_type"],
+        worker_count=values["worker_count"],
+        worker_machine_type=values["worker_machine_type"],
+        accelerator_type=values["accelerator_type"],
+        accelerator_count=values["accelerator_count"],
+        reduction_server_count=values["reduction_server_count"],
+        reduction_server_machine_type=values["reduction_server_machine_type"],
+        hyperparameters=values["hyperparameters"],
+        base_output_directory="gs://bucket/check",
+        timeout=values["timeout"],
+    )
