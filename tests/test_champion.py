@@ -2,15 +2,12 @@
 
 The local lookup runs against a real SQLite registry under `VTP_HOME`. Vertex cannot be
 reached from tests, so the Vertex path runs the real `ModelServiceClient` (REST transport)
-against a small HTTP server on 127.0.0.1 that answers Vertex-shaped JSON; that server is a
-stand-in written here, so what it proves is the request building and response handling.
+against the loopback Vertex AI stand-in (`tests/standins/vertex_api.py`), seeded with model
+versions; what it proves is the request building and response handling.
 """
 
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -36,6 +33,7 @@ from components.models.vertex_models import (
 )
 from components.twins import champion_lookup as twin
 from components.twins.model_upload import model_upload
+from tests.standins.vertex_api import VertexStandIn
 
 PROJECT, LOCATION = "local-project", "us-central1"
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
@@ -234,50 +232,6 @@ def test_vertex_requests():
     assert client.api_endpoint == "europe-west4-aiplatform.googleapis.com"
 
 
-class FakeVertex(BaseHTTPRequestHandler):
-    """Answers `ListModels`, `GetModel` (`name@alias`) and `ListModelVersions` like the
-    Vertex REST API (v1), from `self.server.models`: `{model_id: [version JSON, ...]}`."""
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        url = urlparse(self.path)
-        path, query = unquote(url.path), parse_qs(url.query)
-        self.server.requests.append((path, query))
-        prefix = "/v1/projects/p/locations/us-central1/models"
-        models = self.server.models
-        if path == prefix:
-            wanted = query["filter"][0].removeprefix('display_name="').removesuffix('"')
-            wanted = wanted.replace('\\"', '"')
-            hits = [
-                next(v for v in versions if "default" in v["versionAliases"])
-                for versions in models.values()
-                if any(v["displayName"] == wanted for v in versions)
-            ]
-            start = int(query.get("pageToken", ["0"])[0])
-            page = {"models": hits[start : start + 1]}  # one per page: exercises the pager
-            if start + 1 < len(hits):
-                page["nextPageToken"] = str(start + 1)
-            return self._send(200, page)
-        model_id, _, rest = path.removeprefix(prefix + "/").partition("@")
-        if path.endswith(":listVersions"):
-            return self._send(200, {"models": models[model_id.removesuffix(":listVersions")]})
-        for version in models.get(model_id, []):
-            if rest in version["versionAliases"] or rest == version["versionId"]:
-                return self._send(200, version)
-        error = {"code": 404, "message": f"{path} not found", "status": "NOT_FOUND"}
-        return self._send(404, {"error": error})
-
-
 def _version(model_id, version, aliases, name="clf"):
     return {
         "name": f"projects/p/locations/us-central1/models/{model_id}",
@@ -291,27 +245,27 @@ def _version(model_id, version, aliases, name="clf"):
 
 @pytest.fixture(scope="module")
 def vertex():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeVertex)
-    server.models, server.requests = {}, []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = model_service_client(
-        "us-central1",
-        api_endpoint=f"http://127.0.0.1:{server.server_port}",
-        transport="rest",
-        credentials=AnonymousCredentials(),
-    )
-    yield server, client
-    server.shutdown()
+    """The stand-in answers `ListModels` (each model's version holding `default`), `GetModel`
+    (`name@alias`) and `ListModelVersions` from the seeded versions; one model per page, to
+    exercise the pager."""
+    with VertexStandIn(project="p", location="us-central1", default_page_size=1) as standin:
+        client = model_service_client(
+            "us-central1",
+            api_endpoint=standin.endpoint,
+            transport="rest",
+            credentials=AnonymousCredentials(),
+        )
+        yield standin, client
 
 
 def test_vertex_lookup_finds_the_aliased_version(vertex, tmp_path):
-    server, client = vertex
-    server.models = {"42": [_version(42, 1, ["champion"]), _version(42, 2, ["default"])]}
-    server.requests.clear()
+    standin, client = vertex
+    standin.set_models([_version(42, 1, ["champion"]), _version(42, 2, ["default"])])
+    standin.requests.clear()
     model = find_version(client, "p", "us-central1", "clf", "champion")
-    assert server.requests[0][0] == "/v1/projects/p/locations/us-central1/models"
-    assert server.requests[0][1]["filter"] == ['display_name="clf"']
-    assert server.requests[1][0] == "/v1/projects/p/locations/us-central1/models/42@champion"
+    assert standin.requests[0].path == "/v1/projects/p/locations/us-central1/models"
+    assert standin.requests[0].query["filter"] == ['display_name="clf"']
+    assert standin.requests[1].path == "/v1/projects/p/locations/us-central1/models/42@champion"
     artifact = VertexModel(name="champion", uri=str(tmp_path / "c"), metadata={})
     name = "projects/p/locations/us-central1/models/42@1"
     assert write_champion(artifact, model, model_uri("us-central1", name)) == name
@@ -324,12 +278,12 @@ def test_vertex_lookup_finds_the_aliased_version(vertex, tmp_path):
 
 
 def test_vertex_lookup_none_ambiguous_and_missing_alias(vertex):
-    server, client = vertex
-    server.models = {"42": [_version(42, 1, ["default"])]}
+    standin, client = vertex
+    standin.set_models([_version(42, 1, ["default"])])
     assert find_version(client, "p", "us-central1", "other", "default") is None
     with pytest.raises(RegistryError, match=r"models/42 has no version with alias 'gold'"):
         find_version(client, "p", "us-central1", "clf", "gold")
-    server.models["43"] = [_version(43, 1, ["default"])]
+    standin.add_model_version(_version(43, 1, ["default"]))
     with pytest.raises(RegistryError, match="'clf' is ambiguous: 2 models") as err:
         find_version(client, "p", "us-central1", "clf", "default")  # over two pages
     assert "models/42" in str(err.value) and "models/43" in str(err.value)

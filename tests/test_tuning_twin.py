@@ -1,9 +1,8 @@
 """The tuning job twin and both GetTrialsOps: the reference trainer tuned end to end, payload
-checks, `gcp_resources` parsing and the Vertex API read against a loopback server."""
+checks, `gcp_resources` parsing and the Vertex API read against the loopback Vertex AI stand-in
+(`tests/standins/vertex_api.py`)."""
 
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import joblib
@@ -17,6 +16,7 @@ from components.tuning.get_trials import api_endpoint, read_trials, tuning_job_n
 from components.twins.get_trials import get_trials as local_get_trials
 from components.twins.tuning_job import hyperparameter_tuning_job
 from components.twins.tuning_job_runtime import launcher_payload, validate_tuning_job
+from tests.standins.vertex_api import VertexStandIn
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = {
@@ -196,8 +196,9 @@ def test_local_get_trials_refuses_a_vertex_job_and_names_a_missing_record(home):
 
 
 def test_vertex_get_trials_reads_the_job_through_the_rest_api():
-    """The client against a loopback HTTP server (REST transport, anonymous credentials):
-    nothing here reaches Google. The op itself uses the default gRPC transport."""
+    """The client against the loopback Vertex AI stand-in (REST transport, anonymous
+    credentials), seeded with the job: nothing here reaches Google. The op itself uses the
+    default gRPC transport."""
     from google.auth.credentials import AnonymousCredentials
 
     name = "projects/p/locations/europe-west4/hyperparameterTuningJobs/123"
@@ -208,34 +209,15 @@ def test_vertex_get_trials_reads_the_job_through_the_rest_api():
             Trial(id="2", state=Trial.State.INFEASIBLE, infeasible_reason="no metric"),
         ],
     )
-    body = HyperparameterTuningJob.to_json(job).encode()
-    paths: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            paths.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with VertexStandIn(project="p", location="europe-west4") as standin:
+        standin.add_tuning_job(job)
         trials = read_trials(
             name,
-            endpoint=f"http://127.0.0.1:{server.server_port}",
+            endpoint=standin.endpoint,
             transport="rest",
             credentials=AnonymousCredentials(),
         )
-    finally:
-        server.shutdown()
-    assert paths and paths[0].split("?")[0] == f"/v1/{name}"
+    assert [r.path for r in standin.requests] == [f"/v1/{name}"]
     parsed = [Trial.from_json(t) for t in trials]
     assert [(t.id, t.state) for t in parsed] == [
         ("1", Trial.State.SUCCEEDED),
