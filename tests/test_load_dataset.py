@@ -6,7 +6,6 @@ import gzip
 import json
 import math
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 
 from components.data.splitting import SPLITS, SplitSummary, hash_keys, split_dataset
 from components.errors import DataError
+from tests.standins.gcs import gcs_emulator
 
 CITIES = np.array(["Lisbon", "Oslo", "Quito", "Accra", "Hanoi", "Lima"])
 
@@ -321,30 +321,15 @@ def test_gcs_uri_through_the_mount(tmp_path, monkeypatch):
     bad(tmp_path, "gs://bkt/data/none-*.parquet", r"wildcard 'gs://bkt/data/none-\*\.parquet'")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def gcs_bucket(monkeypatch):
-    """A bucket in a Cloud Storage emulator on loopback; no mount, so the API path is used."""
-    from gcp_storage_emulator import server as server_mod  # a dev dependency: never skipped
-
+    """A bucket in the real Cloud Storage emulator on loopback (`tests/standins/gcs.py`); no
+    mount, so the API path is used."""
     if os.path.isdir("/gcs"):
         pytest.skip("/gcs is mounted here, so gs:// URIs would not use the API")
-    port = _free_port()
-    server = server_mod.create_server("127.0.0.1", port, in_memory=True, default_bucket="vtp-emu")
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("VTP_GCS_ROOT", raising=False)
-    from google.cloud import storage
-
-    try:
-        yield storage.Client().bucket("vtp-emu")
-    finally:
-        server.stop()
+    with gcs_emulator("vtp-emu") as gcs:
+        yield gcs.client().bucket("vtp-emu")
 
 
 def test_gcs_uri_through_the_storage_api(tmp_path, gcs_bucket):
