@@ -1,0 +1,142 @@
+"""Cron expressions are parsed and checked locally, and their fire times computed (no stand-in)."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from components.errors import SpecError
+from pipelines import cron
+
+AFTER = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # a Friday
+
+
+def fires(expression: str, count: int = 5, after: datetime = AFTER) -> list[str]:
+    return [t.isoformat() for t in cron.parse(expression).next_times(after, count)]
+
+
+def test_fields_take_values_ranges_steps_lists_and_names():
+    c = cron.parse("0,30 9-17/4 1,15 jan-mar,dec mon-fri")
+    assert c.minutes == {0, 30}
+    assert c.hours == {9, 13, 17}
+    assert c.days == {1, 15}
+    assert c.months == {1, 2, 3, 12}
+    assert c.weekdays == {1, 2, 3, 4, 5}
+    assert c.timezone == "UTC"
+    assert cron.parse("*/20 * * * *").minutes == {0, 20, 40}
+    assert cron.parse("5/20 * * * *").minutes == {5, 25, 45}
+    assert cron.parse("0 0 * * 7").weekdays == cron.parse("0 0 * * sun").weekdays == {0}
+    assert cron.parse("0 0 * * SAT,sun").weekdays == {0, 6}
+
+
+def test_next_fire_times_every_weekday_morning():
+    assert fires("*/15 9 * * mon-fri", 5) == [
+        "2026-03-09T09:00:00+00:00",
+        "2026-03-09T09:15:00+00:00",
+        "2026-03-09T09:30:00+00:00",
+        "2026-03-09T09:45:00+00:00",
+        "2026-03-10T09:00:00+00:00",
+    ]
+
+
+def test_fire_times_are_strictly_after_the_given_time():
+    assert fires("0 12 * * *", 1) == ["2026-03-07T12:00:00+00:00"]
+    assert fires("0 12 * * *", 1, AFTER.replace(minute=0, second=0) - AFTER.resolution) == [
+        "2026-03-06T12:00:00+00:00"
+    ]
+
+
+def test_both_day_fields_restricted_means_either_matches():
+    # crontab(5): the 13th of the month OR any Friday.
+    assert fires("0 0 13 * fri", 4) == [
+        "2026-03-13T00:00:00+00:00",
+        "2026-03-20T00:00:00+00:00",
+        "2026-03-27T00:00:00+00:00",
+        "2026-04-03T00:00:00+00:00",
+    ]
+    assert fires("0 0 1 * mon", 3) == [
+        "2026-03-09T00:00:00+00:00",
+        "2026-03-16T00:00:00+00:00",
+        "2026-03-23T00:00:00+00:00",
+    ]
+
+
+def test_a_day_field_starting_with_star_does_not_widen_the_other():
+    # `*/7` starts with `*`: only days 1, 8, 15, 22, 29 that are also Mondays.
+    assert fires("0 0 */7 * mon", 3) == [
+        "2026-06-01T00:00:00+00:00",
+        "2026-06-08T00:00:00+00:00",
+        "2026-06-15T00:00:00+00:00",
+    ]
+
+
+def test_leap_day_fires_only_in_leap_years():
+    assert fires("0 0 29 feb *", 2) == ["2028-02-29T00:00:00+00:00", "2032-02-29T00:00:00+00:00"]
+
+
+@pytest.mark.parametrize("prefix", ["TZ", "CRON_TZ"])
+def test_time_zone_prefix_reads_fields_in_that_zone(prefix):
+    c = cron.parse(f"{prefix}=Europe/Paris 0 9 * * *")
+    assert c.timezone == "Europe/Paris"
+    assert c.text == f"{prefix}=Europe/Paris 0 9 * * *"
+    first = c.next_times(AFTER, 1)[0]
+    assert first.tzinfo == ZoneInfo("Europe/Paris")
+    assert first.astimezone(UTC).isoformat() == "2026-03-07T08:00:00+00:00"
+
+
+def test_daylight_saving_gap_is_skipped_and_repeated_hour_fires_once():
+    spring = fires("TZ=America/New_York 30 2 * * *", 3, datetime(2026, 3, 7, 12, tzinfo=UTC))
+    assert spring == [  # 2026-03-08 02:30 does not exist in New York
+        "2026-03-09T02:30:00-04:00",
+        "2026-03-10T02:30:00-04:00",
+        "2026-03-11T02:30:00-04:00",
+    ]
+    autumn = fires("TZ=America/New_York 30 1 * * *", 3, datetime(2026, 10, 31, 12, tzinfo=UTC))
+    assert autumn == [  # 01:30 happens twice on 2026-11-01: once is shown
+        "2026-11-01T01:30:00-04:00",
+        "2026-11-02T01:30:00-05:00",
+        "2026-11-03T01:30:00-05:00",
+    ]
+
+
+def test_until_stops_the_fire_times():
+    c = cron.parse("0 0 * * *")
+    assert len(c.next_times(AFTER, 10, until=datetime(2026, 3, 9, 0, tzinfo=UTC))) == 3
+    assert c.next_times(AFTER, 10, until=datetime(2026, 3, 6, 23, tzinfo=UTC)) == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "field", "allowed"),
+    [
+        ("60 * * * *", "cron minute", "values must be in 0-59"),
+        ("* 24 * * *", "cron hour", "values must be in 0-23"),
+        ("* * 0 * *", "cron day-of-month", "values must be in 1-31"),
+        ("* * 32 * *", "cron day-of-month", "values must be in 1-31"),
+        ("* * * 13 *", "cron month", "values must be in 1-12 or jan-dec"),
+        ("* * * foo *", "cron month", "values must be in 1-12 or jan-dec"),
+        ("* * * * 8", "cron day-of-week", "values must be in 0-7 or sun-sat"),
+        ("*/0 * * * *", "cron minute", "steps must be a whole number of at least 1"),
+        ("5/0 * * * *", "cron minute", "steps must be a whole number of at least 1"),
+        ("10-5 * * * *", "cron minute", "ranges must go from low to high (0-59)"),
+        ("1,,2 * * * *", "cron minute", "must be *, a value, a range a-b"),
+        ("* * * *", "cron", "must be 5 fields"),
+        ("* * * * * *", "cron", "must be 5 fields"),
+        ("@daily", "cron", "must be 5 fields"),
+        ("", "cron", "must be 5 fields"),
+        ("tz=UTC * * * * *", "cron", "must be 5 fields"),
+        ("TZ=Mars/Olympus * * * * *", "cron time zone", "must be an IANA time zone"),
+        ("TZ=../etc/passwd * * * * *", "cron time zone", "must be an IANA time zone"),
+        ("0 0 30 2 *", "cron", "never fires"),
+    ],
+)
+def test_bad_expressions_name_the_field_and_what_is_allowed(expression, field, allowed):
+    with pytest.raises(SpecError) as info:
+        cron.parse(expression)
+    assert info.value.field == field
+    assert allowed in info.value.allowed
+    assert str(info.value).startswith(field)
+
+
+def test_naive_after_is_refused():
+    with pytest.raises(ValueError, match="aware"):
+        cron.parse("* * * * *").next_times(datetime(2026, 1, 1), 1)
