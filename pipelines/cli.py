@@ -1,7 +1,7 @@
-"""`vtp`: compile, run locally and inspect vtp's training pipelines.
+"""`vtp`: run vtp's training pipelines locally, compile and check them, ship them to Vertex AI.
 
-Exit codes: 0 success; 1 a run failed or `compile --check` found drift; 2 bad usage or
-bad input (unknown parameter, wrong type, invalid payload); 130 interrupted.
+Exit codes: 0 success; 1 a run failed, a check found problems or an API refused a request;
+2 bad usage or bad input (unknown parameter, wrong type, invalid payload); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,19 +17,26 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: a parser whose defaults set `handler(args) -> exit code`. They import only argparse at load.
 COMMAND_MODULES = (
     "pipelines.cli_check",
+    "pipelines.cli_image",
     "pipelines.cli_publish",
     "pipelines.cli_submit",
     "pipelines.cli_schedule",
-    "pipelines.cli_image",
 )
 
-EPILOG = """examples:
+EPILOG = """examples, from laptop to Vertex:
   vtp run training --local                      train on the shipped data, on this machine
-  vtp run training --local --param metric_threshold=0.95 --params my.yaml
   vtp run tuning --local --param final_model=retrain
-  vtp tuning trials                             trials of the newest local tuning job
+  vtp run distributed --local --param worker_count=2
   vtp models list                               models in the local registry
   vtp compile --check                           is compiled/ in sync with the source?
+  vtp check --local                             validate every Vertex payload in compiled/
+  vtp image push all --registry us-central1-docker.pkg.dev/my-proj/images
+  vtp publish --project my-proj --repository pipelines
+  vtp submit training --project my-proj --pipeline-root gs://my-bucket/runs --wait
+  vtp schedule create training --cron "TZ=Europe/Paris 0 6 * * 1-5" --project my-proj
+
+`vtp COMMAND --help` describes each command. Exit codes: 0 ok, 1 failed, 2 bad input,
+130 interrupted.
 """
 
 
@@ -49,11 +56,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="root of local state (default: $VTP_HOME, else ./.vtp)",
     )
-
-    c = sub.add_parser("compile", help="compile pipelines and components to YAML")
-    c.add_argument("--out", default="compiled", metavar="DIR", help="output dir (compiled)")
-    c.add_argument("--check", action="store_true", help="fail, naming files, if DIR is stale")
-    c.add_argument("--component-image", metavar="URI", help="image of vtp's Python components")
 
     r = sub.add_parser(
         "run",
@@ -91,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     msub.add_parser("list", parents=[home], help="every model, at its default version")
     show = msub.add_parser("show", parents=[home], help="one model's versions")
     show.add_argument("name", help="display name, model id or resource name (@version/@alias)")
+
+    c = sub.add_parser("compile", help="compile pipelines and components to YAML")
+    c.add_argument("--out", default="compiled", metavar="DIR", help="output dir (compiled)")
+    c.add_argument("--check", action="store_true", help="fail, naming files, if DIR is stale")
+    c.add_argument("--component-image", metavar="URI", help="image of vtp's Python components")
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub, home)
