@@ -34,6 +34,7 @@ bench: $(STAMP) ## Run the benchmarks (several minutes; writes under benchmarks/
 	$(BIN)/python benchmarks/bench_load_dataset.py
 	$(BIN)/python benchmarks/bench_orchestration.py
 	$(BIN)/python benchmarks/bench_tuning.py
+	$(BIN)/python benchmarks/bench_distributed.py
 
 clean: ## Remove local state and build leftovers (keeps .venv)
 	rm -rf .vtp build *.egg-info .pytest_cache .ruff_cache benchmarks/.work
