@@ -9,8 +9,10 @@ import sys
 EPILOG = """images:
   trainer       trainer/Dockerfile      vtp-trainer      reference trainer, CPU
   trainer-gpu   trainer/Dockerfile.gpu  vtp-trainer-gpu  reference trainer, nvidia/cuda base
+  trainer-distributed  trainer/distributed/Dockerfile  vtp-trainer-distributed
+                                                         distributed example trainer, CPU
   components    Dockerfile              vtp-components   vtp's Python components
-  (default: trainer components; `all` is all three)
+  (default: trainer components; `all` is every image above)
 
 Tags: the project version and the git commit (`-dirty` with uncommitted changes). With a
 running Docker engine: `docker build` (and `docker push`); without one, or with --cloud-build:
