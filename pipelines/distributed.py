@@ -17,11 +17,9 @@ from kfp import dsl
 
 from components import config
 from components.data import load_dataset
-from components.evaluation import evaluate_model
-from components.models.gate import metric_gate
 from components.targets import Target
-from components.training import unmanaged_container_model
 from components.training.distributed_job_spec import distributed_job_spec
+from pipelines.steps import train_evaluate_register
 
 NAME = "distributed"
 #: The distributed example trainer's gradient descent settings (`--name=value` arguments).
@@ -120,45 +118,23 @@ def build(target: Target):
             timeout=timeout,
         ).set_display_name("distributed-job-spec")
 
-        train = target.CustomTrainingJobOp(
+        train_evaluate_register(
+            target,
+            pipeline_name=NAME,
+            train_task="train-distributed",
             project=project,
             location=location,
-            display_name=f"{NAME}-trainer",
-            worker_pool_specs=spec.outputs["worker_pool_specs"],
-            base_output_directory=spec.outputs["base_output_directory"],
+            data=data,
+            spec=spec,
             timeout=timeout,
-        ).set_display_name("train-distributed")
-
-        model = (
-            unmanaged_container_model(
-                model_dir=spec.outputs["model_dir"], serving_image=serving_image
-            )
-            .after(train)
-            .set_display_name("model-artifact")
-        )
-
-        evaluation = evaluate_model(
-            model=model.outputs["model"],
-            test=data.outputs["test"],
+            serving_image=serving_image,
             target_column=target_column,
             exclude_columns=exclude_columns,
             primary_metric=primary_metric,
-        ).set_display_name("evaluate")
-
-        gate = metric_gate(
-            value=evaluation.outputs["primary_metric_value"],
-            threshold=metric_threshold,
-            goal=metric_goal,
-        ).set_display_name("metric-gate")
-
-        with dsl.If(gate.output == "pass", name="metric-passes"):
-            target.ModelUploadOp(
-                project=project,
-                location=location,
-                display_name=model_display_name,
-                unmanaged_container_model=model.outputs["model"],
-                labels={"pipeline": NAME},
-            ).set_display_name("upload-model")
+            metric_goal=metric_goal,
+            metric_threshold=metric_threshold,
+            model_display_name=model_display_name,
+        )
 
     return distributed
 

@@ -61,12 +61,34 @@ def fraction(text: str) -> float:
     return value
 
 
-def _add(group, name: str, **kwargs) -> None:
+def add_flag(group, name: str, **kwargs) -> None:
     """Adds `--name`, plus `--name_with_underscores` (Vertex parameter ids often use them)."""
     flags = [f"--{name}"]
     if "-" in name:
         flags.append(f"--{name.replace('-', '_')}")
     group.add_argument(*flags, **kwargs)
+
+
+def add_data_flags(p: argparse.ArgumentParser, model_dir_help: str):
+    """The data and output flags every vtp trainer takes; returns their argument group."""
+    io = p.add_argument_group("data and outputs (default: the AIP_* environment variables)")
+    add_flag(
+        io, "training-data", help="Parquet/CSV file, directory or wildcard; $AIP_TRAINING_DATA_URI"
+    )
+    add_flag(
+        io,
+        "validation-data",
+        help="same forms; $AIP_VALIDATION_DATA_URI; when absent, a held-out share of training data",
+    )
+    add_flag(io, "model-dir", help=f"{model_dir_help}; $AIP_MODEL_DIR")
+    add_flag(io, "target-column", default="target", help="label column (default: target)")
+    add_flag(
+        io,
+        "exclude-columns",
+        default="id",
+        help="comma-separated columns that are not features (default: id)",
+    )
+    return io
 
 
 def parser() -> argparse.ArgumentParser:
@@ -75,38 +97,22 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m trainer.task",
         description="Trains the reference classifier under the Vertex AI training contract.",
     )
-    io = p.add_argument_group("data and outputs (default: the AIP_* environment variables)")
-    _add(
-        io, "training-data", help="Parquet/CSV file, directory or wildcard; $AIP_TRAINING_DATA_URI"
-    )
-    _add(
-        io,
-        "validation-data",
-        help="same forms; $AIP_VALIDATION_DATA_URI; when absent, a held-out share of training data",
-    )
-    _add(io, "model-dir", help="where model.joblib goes; $AIP_MODEL_DIR")
-    _add(io, "target-column", default="target", help="label column (default: target)")
-    _add(
-        io,
-        "exclude-columns",
-        default="id",
-        help="comma-separated columns that are not features (default: id)",
-    )
-    _add(
+    io = add_data_flags(p, "where model.joblib goes")
+    add_flag(
         io,
         "metric",
         default="auc",
         choices=list(model.METRICS),
         help="validation metric reported to hypertune, as its tag (default: auc)",
     )
-    _add(
+    add_flag(
         io,
         "validation-fraction",
         type=fraction,
         default=0.2,
         help="share of training rows held out when there is no validation data (default: 0.2)",
     )
-    _add(
+    add_flag(
         io,
         "report-every",
         type=integer,
@@ -116,21 +122,21 @@ def parser() -> argparse.ArgumentParser:
 
     hp = p.add_argument_group("hyperparameters (HistGradientBoostingClassifier)")
     defaults = model.HyperParameters()
-    _add(hp, "learning-rate", type=float, default=defaults.learning_rate)
-    _add(hp, "max-iter", type=integer, default=defaults.max_iter)
-    _add(
+    add_flag(hp, "learning-rate", type=float, default=defaults.learning_rate)
+    add_flag(hp, "max-iter", type=integer, default=defaults.max_iter)
+    add_flag(
         hp, "max-depth", type=optional_integer, default=defaults.max_depth, help="0/none: no limit"
     )
-    _add(
+    add_flag(
         hp,
         "max-leaf-nodes",
         type=optional_integer,
         default=defaults.max_leaf_nodes,
         help="0/none: no limit",
     )
-    _add(hp, "l2-regularization", type=float, default=defaults.l2_regularization)
-    _add(hp, "min-samples-leaf", type=integer, default=defaults.min_samples_leaf)
-    _add(hp, "seed", type=integer, default=defaults.seed, help="random seed of the model")
+    add_flag(hp, "l2-regularization", type=float, default=defaults.l2_regularization)
+    add_flag(hp, "min-samples-leaf", type=integer, default=defaults.min_samples_leaf)
+    add_flag(hp, "seed", type=integer, default=defaults.seed, help="random seed of the model")
     return p
 
 

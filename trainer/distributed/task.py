@@ -37,6 +37,8 @@ from trainer.task import (
     LOGS_METRICS_FILE,
     METADATA_FILE,
     MODEL_FILE,
+    add_data_flags,
+    add_flag,
     fraction,
     holdout,
     integer,
@@ -56,14 +58,6 @@ CONTRACT_VARIABLES = (
     "WORLD_SIZE",
     "RANK",
 )
-
-
-def _add(group, name: str, **kwargs) -> None:
-    """Adds `--name`, plus `--name_with_underscores` (Vertex parameter ids often use them)."""
-    flags = [f"--{name}"]
-    if "-" in name:
-        flags.append(f"--{name.replace('-', '_')}")
-    group.add_argument(*flags, **kwargs)
 
 
 def seconds(text: str) -> float:
@@ -93,46 +87,39 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m trainer.distributed.task",
         description="Data-parallel logistic regression under the Vertex AI training contract.",
     )
-    io = p.add_argument_group("data and outputs (default: the AIP_* environment variables)")
-    _add(
-        io, "training-data", help="Parquet/CSV file, directory or wildcard; $AIP_TRAINING_DATA_URI"
+    io = add_data_flags(p, "where the primary writes model.joblib")
+    add_flag(io, "metric", default="auc", choices=list(model.METRICS), help="reported metric (auc)")
+    add_flag(io, "validation-fraction", type=fraction, default=0.2, help="held-out share (0.2)")
+    add_flag(
+        io, "report-every", type=integer, default=50, help="report the metric every N steps (50)"
     )
-    _add(
-        io,
-        "validation-data",
-        help="same forms; $AIP_VALIDATION_DATA_URI; when absent, a held-out share of training data",
-    )
-    _add(io, "model-dir", help="where the primary writes model.joblib; $AIP_MODEL_DIR")
-    _add(io, "target-column", default="target", help="label column (default: target)")
-    _add(io, "exclude-columns", default="id", help="comma-separated non-features (default: id)")
-    _add(io, "metric", default="auc", choices=list(model.METRICS), help="reported metric (auc)")
-    _add(io, "validation-fraction", type=fraction, default=0.2, help="held-out share (0.2)")
-    _add(io, "report-every", type=integer, default=50, help="report the metric every N steps (50)")
-    _add(io, "log-every", type=integer, default=50, help="log the loss every N steps (50)")
+    add_flag(io, "log-every", type=integer, default=50, help="log the loss every N steps (50)")
 
     hp = p.add_argument_group("hyperparameters (logistic regression, gradient descent)")
     defaults = logreg.HyperParameters()
-    _add(hp, "learning-rate", type=float, default=defaults.learning_rate)
-    _add(hp, "steps", type=integer, default=defaults.steps, help="gradient steps (all rows each)")
-    _add(hp, "l2", type=float, default=defaults.l2, help="L2 penalty weight")
-    _add(hp, "seed", type=integer, default=defaults.seed, help="seed of the initial weights")
+    add_flag(hp, "learning-rate", type=float, default=defaults.learning_rate)
+    add_flag(
+        hp, "steps", type=integer, default=defaults.steps, help="gradient steps (all rows each)"
+    )
+    add_flag(hp, "l2", type=float, default=defaults.l2, help="L2 penalty weight")
+    add_flag(hp, "seed", type=integer, default=defaults.seed, help="seed of the initial weights")
 
     group = p.add_argument_group("the replica group")
-    _add(
+    add_flag(
         group,
         "collective-timeout",
         type=seconds,
         default=DEFAULT_TIMEOUT_S,
         help=f"seconds a collective waits for the other ranks ({DEFAULT_TIMEOUT_S:g})",
     )
-    _add(
+    add_flag(
         group,
         "rendezvous-timeout",
         type=seconds,
         default=DEFAULT_RENDEZVOUS_TIMEOUT_S,
         help=f"seconds to wait for every replica to join ({DEFAULT_RENDEZVOUS_TIMEOUT_S:g})",
     )
-    _add(
+    add_flag(
         group,
         "abort-grace",
         type=seconds,
@@ -140,14 +127,14 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a replica that lost a peer waits before exiting, so the job reports the "
         "replica that failed first (1)",
     )
-    _add(
+    add_flag(
         group,
         "evaluator-timeout",
         type=seconds,
         default=3600.0,
         help="seconds an evaluator waits for the primary's model (3600)",
     )
-    _add(
+    add_flag(
         group,
         "log-environment",
         type=boolean,
@@ -157,8 +144,8 @@ def parser() -> argparse.ArgumentParser:
         help="log the cluster variables this replica sees (CLUSTER_SPEC, TF_CONFIG, MASTER_*, "
         "AIP_*); also --log-environment=true, as a hyperparameter",
     )
-    _add(group, "fail-rank", type=integer, help="testing: this rank kills itself (SIGKILL) ...")
-    _add(group, "fail-at-step", type=integer, help="... at the start of this step")
+    add_flag(group, "fail-rank", type=integer, help="testing: this rank kills itself (SIGKILL) ...")
+    add_flag(group, "fail-at-step", type=integer, help="... at the start of this step")
     return p
 
 
