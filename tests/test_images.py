@@ -27,6 +27,7 @@ from components.errors import SpecError
 from components.local import _docker
 from pipelines import images
 from pipelines.cli import main
+from tests.test_trainer import instructions
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINER = REPO / "trainer"
@@ -34,22 +35,6 @@ PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 REGISTRY = "us-central1-docker.pkg.dev/my-project/my-repo"
 #: GPU frameworks whose build (wheel) is tied to one CUDA version.
 CUDA_FRAMEWORKS = {"torch", "tensorflow", "jax", "jaxlib", "cupy", "xgboost", "cuml"}
-
-
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """`(INSTRUCTION, arguments)` pairs, continuation lines joined, comments dropped."""
-    out, buf = [], ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        keyword, _, rest = (buf + line).partition(" ")
-        out.append((keyword.upper(), rest.strip()))
-        buf = ""
-    return out
 
 
 def pins(path: Path) -> dict[str, str]:
