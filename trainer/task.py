@@ -152,6 +152,47 @@ def split_columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def save_model(
+    model_uri: str,
+    estimator,
+    *,
+    features: Sequence[str],
+    target_column: str,
+    exclude_columns: Sequence[str],
+    hyperparameters: dict,
+    metric: str,
+    validation_metrics: dict,
+    details: dict,
+) -> dict:
+    """Writes `model.joblib`, then `model_metadata.json` (atomically: readers waiting for it see
+    a whole file) to `model_uri`, as Vertex's prebuilt scikit-learn container expects; returns
+    the metadata."""
+    model_dir = data.local_path(model_uri)
+    os.makedirs(model_dir, exist_ok=True)
+    joblib.dump(estimator, os.path.join(model_dir, MODEL_FILE))
+    metadata = {
+        "framework": "scikit-learn",
+        "sklearn_version": sklearn.__version__,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "estimator": type(estimator).__name__,
+        "model_file": MODEL_FILE,
+        "feature_names": list(map(str, features)),
+        "target_column": target_column,
+        "exclude_columns": list(exclude_columns),
+        "classes": estimator.classes_.tolist(),
+        "hyperparameters": hyperparameters,
+        "metric": metric,
+        "metric_goal": "MAXIMIZE" if model.METRICS[metric] else "MINIMIZE",
+        "validation_metrics": validation_metrics,
+        **details,
+    }
+    partial = os.path.join(model_dir, f".{METADATA_FILE}.partial")
+    write_json(partial, metadata)
+    os.replace(partial, os.path.join(model_dir, METADATA_FILE))
+    log.info("wrote %s and %s to %s", MODEL_FILE, METADATA_FILE, model_uri)
+    return metadata
+
+
 def write_json(path: str, payload: dict) -> None:
     with open(path, "w") as f:
         json.dump(payload, f, indent=2, sort_keys=True)
@@ -217,30 +258,22 @@ def run(args: argparse.Namespace) -> dict:
     scores = model.all_scores(y_val, proba, classes)
     log.info("validation metrics: %s", json.dumps(scores, sort_keys=True))
 
-    model_dir = data.local_path(model_uri)
-    os.makedirs(model_dir, exist_ok=True)
-    joblib.dump(estimator, os.path.join(model_dir, MODEL_FILE))
-    metadata = {
-        "framework": "scikit-learn",
-        "sklearn_version": sklearn.__version__,
-        "python_version": ".".join(map(str, sys.version_info[:3])),
-        "estimator": type(estimator).__name__,
-        "model_file": MODEL_FILE,
-        "feature_names": list(map(str, features)),
-        "target_column": target,
-        "exclude_columns": excluded,
-        "classes": classes.tolist(),
-        "hyperparameters": hp.as_dict(),
-        "n_iter": int(estimator.n_iter_),
-        "training_rows": len(x),
-        "validation": validation,
-        "metric": args.metric,
-        "metric_goal": "MAXIMIZE" if model.METRICS[args.metric] else "MINIMIZE",
-        "validation_metrics": scores,
-        "trial_id": trial,
-    }
-    write_json(os.path.join(model_dir, METADATA_FILE), metadata)
-    log.info("wrote %s and %s to %s", MODEL_FILE, METADATA_FILE, model_uri)
+    metadata = save_model(
+        model_uri,
+        estimator,
+        features=features,
+        target_column=target,
+        exclude_columns=excluded,
+        hyperparameters=hp.as_dict(),
+        metric=args.metric,
+        validation_metrics=scores,
+        details={
+            "n_iter": int(estimator.n_iter_),
+            "training_rows": len(x),
+            "validation": validation,
+            "trial_id": trial,
+        },
+    )
 
     tuner.report_hyperparameter_tuning_metric(
         hyperparameter_metric_tag=args.metric, metric_value=final, global_step=estimator.n_iter_

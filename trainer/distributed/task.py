@@ -43,6 +43,7 @@ from trainer.task import (
     holdout,
     integer,
     resolve,
+    save_model,
     split_columns,
     write_json,
 )
@@ -305,8 +306,6 @@ def validation_score(args, trained: Trained, hp: logreg.HyperParameters) -> floa
 def save(args, where, hp, trained: Trained, features, model_uri, val_uri, rows) -> dict:
     """The primary's part: validation metrics, the model files, the hypertune report."""
     import hypertune
-    import joblib
-    import sklearn
 
     estimator = trained.estimator(hp)
     x_val, y_val = trained.validation
@@ -316,38 +315,28 @@ def save(args, where, hp, trained: Trained, features, model_uri, val_uri, rows) 
     scores = model.all_scores(y_val, proba, estimator.classes_)
     log.info("validation metrics: %s", json.dumps(scores, sort_keys=True))
 
-    model_dir = data.local_path(model_uri)
-    os.makedirs(model_dir, exist_ok=True)
-    joblib.dump(estimator, os.path.join(model_dir, MODEL_FILE))
-    metadata = {
-        "framework": "scikit-learn",
-        "sklearn_version": sklearn.__version__,
-        "python_version": ".".join(map(str, sys.version_info[:3])),
-        "estimator": type(estimator).__name__,
-        "model_file": MODEL_FILE,
-        "feature_names": list(map(str, features)),
-        "target_column": args.target_column,
-        "exclude_columns": split_columns(args.exclude_columns),
-        "classes": estimator.classes_.tolist(),
-        "hyperparameters": hp.as_dict(),
-        "training_rows": rows,
-        "validation": {"source": val_uri or "holdout", "rows": len(y_val)},
-        "metric": args.metric,
-        "metric_goal": "MAXIMIZE" if model.METRICS[args.metric] else "MINIMIZE",
-        "validation_metrics": scores,
-        "trial_id": where.trial,
-        "distributed": {
-            "world_size": where.world_size,
-            "rows_per_replica": trained.rows_per_replica,
-            "steps": hp.steps,
-            "steps_all_reduced_from_every_rank": trained.full_steps,
-            "weights_sha256": trained.checksums,
+    metadata = save_model(  # metadata written last, atomically: evaluators wait for it
+        model_uri,
+        estimator,
+        features=features,
+        target_column=args.target_column,
+        exclude_columns=split_columns(args.exclude_columns),
+        hyperparameters=hp.as_dict(),
+        metric=args.metric,
+        validation_metrics=scores,
+        details={
+            "training_rows": rows,
+            "validation": {"source": val_uri or "holdout", "rows": len(y_val)},
+            "trial_id": where.trial,
+            "distributed": {
+                "world_size": where.world_size,
+                "rows_per_replica": trained.rows_per_replica,
+                "steps": hp.steps,
+                "steps_all_reduced_from_every_rank": trained.full_steps,
+                "weights_sha256": trained.checksums,
+            },
         },
-    }
-    partial = os.path.join(model_dir, f".{METADATA_FILE}.partial")
-    write_json(partial, metadata)
-    os.replace(partial, os.path.join(model_dir, METADATA_FILE))  # evaluators wait for this name
-    log.info("wrote %s and %s to %s", MODEL_FILE, METADATA_FILE, model_uri)
+    )
 
     tuner = hypertune.HyperTune()
     for step, value in trained.curve:
