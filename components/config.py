@@ -14,7 +14,7 @@ TRAINER_IMAGE = "vtp-trainer:0.1.0"
 DISTRIBUTED_TRAINER_IMAGE = "vtp-trainer-distributed:0.1.0"
 
 #: Vertex's prebuilt scikit-learn prediction container (serves `model.joblib`).
-SKLEARN_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+SKLEARN_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 DEFAULT_LOCATION = "us-central1"
 LOCAL_PROJECT = "local-project"

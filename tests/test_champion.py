@@ -36,7 +36,7 @@ from components.twins.model_upload import model_upload
 from tests.standins.vertex_api import VertexStandIn
 
 PROJECT, LOCATION = "local-project", "us-central1"
-IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ STUDY_PARAMETERS = [
     {"parameter_id": "lr", "double_value_spec": {"min_value": 0.01, "max_value": 0.3}},
     {"parameter_id": "depth", "integer_value_spec": {"min_value": "2", "max_value": "8"}},
 ]
-IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 @dsl.component(base_image="python:3.11")

@@ -11,7 +11,7 @@ from components.models.gate import metric_gate
 from components.models.gating import gate
 from components.training import unmanaged_container_model
 
-SKLEARN = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+SKLEARN = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from components.local.registry import LocalModelRegistry, ModelVersion
 from components.local.registry_format import format_model_details, format_models_table
 from components.local.registry_schema import SCHEMA_VERSION
 
-IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 SPEC = {"imageUri": IMAGE}
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
