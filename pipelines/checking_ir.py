@@ -72,7 +72,87 @@ def load_pipeline(path: Path) -> PipelineIR:
     root = spec["root"]
     if not isinstance(root, dict) or not ("dag" in root or "executorLabel" in root):
         raise CheckInputError(f"{path}: root must hold a dag or an executorLabel")
+    _check_structure(path, spec)
     return PipelineIR(path, spec)
+
+
+def _check_structure(path: Path, spec: Mapping[str, Any]) -> None:
+    """Refuses an IR whose parts are not of the kind KFP writes where the checks read them (a
+    mapping, a list, a name), so a hand-edited file is a clear error, not a traceback."""
+
+    def refuse(where: str, kind: str, value: Any) -> None:
+        raise CheckInputError(
+            f"{path}: {where} must be {kind}, got {type(value).__name__} "
+            "(not a compiled KFP v2 pipeline or component)"
+        )
+
+    def mapping(value: Any, where: str, *, entry: bool = False) -> Mapping[str, Any]:
+        """`value`, or {} for an absent section; an entry of a section must be a mapping."""
+        if (entry or value is not None) and not isinstance(value, Mapping):
+            refuse(where, "a mapping", value)
+        return value or {}
+
+    def text(value: Any, where: str) -> None:
+        if value is not None and not isinstance(value, str):
+            refuse(where, "a string", value)
+
+    def strings(value: Any, where: str) -> None:
+        if value is not None and not isinstance(value, list):
+            refuse(where, "a list", value)
+
+    def definitions(value: Any, where: str) -> None:
+        for key, item in mapping(value, where).items():
+            body = mapping(item, f"{where}.{key}", entry=True)
+            text(body.get("parameterType"), f"{where}.{key}.parameterType")
+
+    def task_input(value: Any, where: str) -> None:
+        spec = mapping(value, where, entry=True)
+        for key in ("componentInputParameter", "componentInputArtifact"):
+            if key in spec and not isinstance(spec[key], str):
+                refuse(f"{where}.{key}", "a string", spec[key])
+        for source in ("taskOutputParameter", "taskOutputArtifact", "runtimeValue"):
+            if source in spec:
+                out = mapping(spec[source], f"{where}.{source}", entry=True)
+                for key in ("producerTask", "outputParameterKey", "outputArtifactKey"):
+                    text(out.get(key), f"{where}.{source}.{key}")
+
+    def component(value: Any, where: str) -> None:
+        body = mapping(value, where, entry=True)
+        text(body.get("executorLabel"), f"{where}.executorLabel")
+        for section in ("inputDefinitions", "outputDefinitions"):
+            defs = mapping(body.get(section), f"{where}.{section}")
+            for kind in ("parameters", "artifacts"):
+                definitions(defs.get(kind), f"{where}.{section}.{kind}")
+        dag = mapping(body.get("dag"), f"{where}.dag")
+        outputs = mapping(dag.get("outputs"), f"{where}.dag.outputs")
+        for kind in ("parameters", "artifacts"):
+            for key, item in mapping(outputs.get(kind), f"{where}.dag.outputs.{kind}").items():
+                mapping(item, f"{where}.dag.outputs.{kind}.{key}", entry=True)
+        for key, task in mapping(dag.get("tasks"), f"{where}.dag.tasks").items():
+            at = f"{where}.dag.tasks.{key}"
+            task = mapping(task, at, entry=True)
+            for part in ("componentRef", "taskInfo"):
+                text(mapping(task.get(part), f"{at}.{part}").get("name"), f"{at}.{part}.name")
+            policy = mapping(task.get("triggerPolicy"), f"{at}.triggerPolicy")
+            text(policy.get("condition"), f"{at}.triggerPolicy.condition")
+            mapping(task.get("parameterIterator"), f"{at}.parameterIterator")
+            inputs = mapping(task.get("inputs"), f"{at}.inputs")
+            for kind in ("parameters", "artifacts"):
+                for name, item in mapping(inputs.get(kind), f"{at}.inputs.{kind}").items():
+                    task_input(item, f"{at}.inputs.{kind}.{name}")
+
+    mapping(spec["pipelineInfo"], "pipelineInfo")
+    component(spec["root"], "root")
+    for name, value in mapping(spec.get("components"), "components").items():
+        component(value, f"components.{name}")
+    deployment = mapping(spec["deploymentSpec"], "deploymentSpec")
+    for name, executor in mapping(deployment.get("executors"), "deploymentSpec.executors").items():
+        at = f"deploymentSpec.executors.{name}"
+        body = mapping(executor, at, entry=True)
+        container = mapping(body.get("container"), f"{at}.container")
+        for part in ("command", "args"):
+            strings(container.get(part), f"{at}.container.{part}")
+        mapping(body.get("importer"), f"{at}.importer")
 
 
 @dataclass(frozen=True, eq=False)

@@ -149,7 +149,7 @@ class TaskCheck:
             )
         except VtpError as err:
             self.problem(str(err) + self._from(str(err)))
-        except (TypeError, ValueError) as err:  # a value of the wrong shape for the builder
+        except (TypeError, ValueError, AttributeError) as err:  # a value of the wrong shape
             self.problem(f"refused by the payload builder: {err}")
         return False, None
 

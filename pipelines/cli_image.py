@@ -31,7 +31,8 @@ def register(sub, home) -> None:
     image = sub.add_parser(
         "image",
         help="build and push vtp's container images",
-        description="Build and push vtp's images: the trainer (CPU, GPU) and the components.",
+        description="Build and push vtp's images: the trainer (CPU, GPU), the distributed "
+        "example trainer and the components.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -52,7 +53,8 @@ def register(sub, home) -> None:
             "images",
             nargs="*",
             metavar="IMAGE",
-            help="trainer, trainer-gpu, components or all (default: trainer components)",
+            help="trainer, trainer-gpu, trainer-distributed, components or all "
+            "(default: trainer components)",
         )
         p.add_argument(
             "--registry",

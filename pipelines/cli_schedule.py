@@ -75,7 +75,10 @@ def register(sub, home) -> None:
         ("delete", "delete a schedule (its runs are kept)"),
     ):
         a = actions.add_parser(action, help=text)
-        a.add_argument("schedule", help="schedule id or projects/P/locations/L/schedules/ID")
+        a.add_argument(
+            "schedule",
+            help="schedule id, or projects/P/locations/L/schedules/ID (then no --project needed)",
+        )
         add_target_options(a)
         if action == "resume":
             a.add_argument(
@@ -143,9 +146,8 @@ def _list(args) -> int:
 
 def _change(args) -> int:
     from pipelines import schedules
-    from pipelines.vertex_client import target
 
-    where = target(args.project, args.location)
+    where = schedules.schedule_target(args.schedule, args.project, args.location)
     action = args.schedule_command
     if action == "delete":
         print(f"deleted  {schedules.delete(args.schedule, where)}")

@@ -46,6 +46,8 @@ _FIELDS = (
 )
 _PREFIX = re.compile(r"^(?:CRON_TZ|TZ)=(\S*)\s+(.*)$", re.DOTALL)
 _ITEM = re.compile(r"^(?P<range>\*|[^-/]+(?:-[^-/]+)?)(?:/(?P<step>[^/]*))?$")
+#: ASCII digits only: `str.isdigit` also takes `²`, which `int` refuses.
+_NUMBER = re.compile(r"[0-9]+")
 #: A schedule that finds no fire time within this many days never fires (e.g. `0 0 30 2 *`);
 #: eight years cover every leap-year and weekday combination.
 _HORIZON_DAYS = 8 * 366
@@ -115,9 +117,12 @@ class Cron:
                 for hour in sorted(self.hours):
                     for minute in sorted(self.minutes):
                         wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-                        if not _exists(wall) or wall <= start:
+                        # Instants, not wall times: aware datetimes of one zone compare by
+                        # their wall clock, which misorders the repeated hour of a DST change.
+                        instant = wall.astimezone(UTC)
+                        if not _exists(wall) or instant <= start.astimezone(UTC):
                             continue
-                        if (until is not None and wall > until) or len(times) == count:
+                        if (until is not None and instant > until) or len(times) == count:
                             return times
                         times.append(wall)
                         last_fire_day = day
@@ -210,7 +215,7 @@ def _parse_item(spec: _Field, item: str, whole: str) -> range:
             high = spec.high  # `a/n` is `a-<max>/n`
     step = 1
     if step_text is not None:
-        if not step_text.isdigit() or int(step_text) == 0:
+        if not _NUMBER.fullmatch(step_text) or int(step_text) == 0:
             raise SpecError(field, whole, "steps must be a whole number of at least 1")
         step = int(step_text)
     return range(low, high + 1, step)
@@ -220,6 +225,6 @@ def _value(spec: _Field, text: str, whole: str) -> int:
     lowered = text.lower()
     if spec.names and lowered in spec.names:
         return spec.names.index(lowered) + spec.name_base
-    if text.isdigit() and spec.low <= int(text) <= spec.high:
+    if _NUMBER.fullmatch(text) and spec.low <= int(text) <= spec.high:
         return int(text)
     raise SpecError(f"cron {spec.name}", whole, f"values must be in {spec.allowed}")

@@ -1,7 +1,8 @@
 """vtp's container images and the command lines that build and push them.
 
 Images: `trainer` (`trainer/Dockerfile`, CPU), `trainer-gpu` (`trainer/Dockerfile.gpu`, CUDA
-base) and `components` (the root `Dockerfile`: kfp, GCPC and vtp, the image of vtp's Python
+base), `trainer-distributed` (`trainer/distributed/Dockerfile`, the distributed example
+trainer) and `components` (the root `Dockerfile`: kfp, GCPC and vtp, the image of vtp's Python
 components, `vtp compile --component-image`). Each is tagged with the project version and the
 git commit (`-dirty` when the tree has changes). With a Docker engine they are built (and
 pushed) with `docker`; otherwise with Cloud Build, `gcloud builds submit`.
@@ -418,7 +419,7 @@ def summary(plan: Plan, *, dry_run: bool) -> str:
     use = []
     if "components" in plan.uris:
         use.append(f"  vtp compile --component-image {plan.uris['components'][0]}")
-    for key in ("trainer", "trainer-gpu"):
+    for key in ("trainer", "trainer-gpu", "trainer-distributed"):
         if key in plan.uris:
             use.append(f"  pipeline parameter trainer_image={plan.uris[key][0]}  ({key})")
     if use:

@@ -13,10 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from components.errors import SpecError
+from components.text_table import table
 from pipelines import cron as cronlib
 from pipelines import pipeline_job
 from pipelines.templates import ResolvedTemplate
-from pipelines.vertex_client import Target, init, requests_to
+from pipelines.vertex_client import Target, init, requests_to, target
 
 #: Fire times shown when a schedule is created.
 SHOWN_FIRE_TIMES = 5
@@ -156,6 +157,29 @@ def resource_name(ref: str, where: Target) -> str:
     raise SpecError("schedule", ref, "must be a schedule id or projects/P/locations/L/schedules/ID")
 
 
+def schedule_target(ref: str, project: str | None, location: str | None) -> Target:
+    """Where a request about schedule `ref` goes. A resource name carries its project and
+    location (a `--project` or `--location` that differs is refused); an id takes them from
+    the options or the environment, as `vertex_client.target` does.
+
+    Raises:
+        SpecError: `--project` or `--location` contradicts the resource name.
+        VtpError: an id and no project anywhere.
+    """
+    if not _SCHEDULE_NAME.fullmatch(ref):
+        return target(project, location)
+    parts = ref.split("/")
+    for option, given, named in (
+        ("--project", project, parts[1]),
+        ("--location", location, parts[3]),
+    ):
+        if given and given != named:
+            raise SpecError(
+                option, given, f"must be left out or match the schedule's resource name {ref}"
+            )
+    return target(parts[1], parts[3])
+
+
 def _get(ref: str, where: Target):
     from google.cloud import aiplatform
 
@@ -227,7 +251,7 @@ def format_table(schedules: list, now: datetime | None = None) -> str:
         return "no schedules"
     now = now or datetime.now(UTC)
     header = ("ID", "NAME", "STATE", "CRON", "NEXT RUN (UTC)", "RUNS")
-    rows = [header]
+    rows = []
     for schedule in schedules:
         r = schedule._gca_resource
         upcoming = next_run(r, now)
@@ -244,15 +268,12 @@ def format_table(schedules: list, now: datetime | None = None) -> str:
                 runs,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
+    return table(header, rows)
 
 
 def format_time(moment: datetime, zone: ZoneInfo) -> str:
-    """`2026-01-05 09:00 EST (14:00 UTC)`; UTC times once."""
+    """`2026-01-05 09:00 Mon EST (2026-01-05 14:00 UTC)`; a UTC time once
+    (`2026-01-05 14:00 Mon UTC`)."""
     local = moment.astimezone(zone)
     text = local.strftime("%Y-%m-%d %H:%M %a")
     if zone.key == "UTC":

@@ -14,6 +14,7 @@ from pipelines.templates import ResolvedTemplate
 from pipelines.vertex_client import (
     RequestFailed,
     Target,
+    check_location,
     check_loopback_bucket,
     init,
     requests_to,
@@ -65,6 +66,7 @@ def prepare(
     values = pipeline_job.check_parameters(
         template, where, assignments=assignments, file_values=file_values
     )
+    check_location(where)
     return template, values
 
 

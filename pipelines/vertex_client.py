@@ -10,19 +10,23 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from components.config import DEFAULT_LOCATION
-from components.errors import VtpError
+from components.errors import SpecError, VtpError
 
 ENDPOINT_ENV = "VTP_VERTEX_ENDPOINT"
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
 LOCATION_ENV = "VTP_LOCATION"
 #: Where the SDK sends Cloud Storage calls (it checks the pipeline root bucket on submit).
 STORAGE_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+#: The shape of a Vertex AI location: a region (`us-central1`), `global` or a multi-region (`us`).
+LOCATION = re.compile(r"[a-z]+(-[a-z]+[0-9]+)?")
+LOCATION_RULE = "must be a Vertex AI region such as us-central1 or europe-west4"
 
 
 class RequestFailed(VtpError):
@@ -48,6 +52,7 @@ def target(project: str | None = None, location: str | None = None) -> Target:
 
     Raises:
         VtpError: no project is given anywhere.
+        SpecError: the location is not shaped like a Vertex AI location.
     """
     project = project or os.environ.get(PROJECT_ENV, "")
     if not project.strip():
@@ -55,8 +60,11 @@ def target(project: str | None = None, location: str | None = None) -> Target:
             f"no project: pass --project PROJECT or set {PROJECT_ENV} "
             "(the Google Cloud project that owns the runs)"
         )
-    location = location or os.environ.get(LOCATION_ENV) or DEFAULT_LOCATION
-    return Target(project.strip(), location.strip(), os.environ.get(ENDPOINT_ENV) or None)
+    given = location
+    location = (location or os.environ.get(LOCATION_ENV) or DEFAULT_LOCATION).strip()
+    if not LOCATION.fullmatch(location):
+        raise SpecError("--location" if given else LOCATION_ENV, location, LOCATION_RULE)
+    return Target(project.strip(), location, os.environ.get(ENDPOINT_ENV) or None)
 
 
 def init(where: Target, *, storage: bool = False) -> None:
@@ -65,8 +73,9 @@ def init(where: Target, *, storage: bool = False) -> None:
     Raises:
         VtpError: a loopback endpoint is set for a call that touches Cloud Storage but
             `STORAGE_EMULATOR_HOST` is not (the SDK would otherwise reach Google).
+        SpecError: the location is not one the SDK knows Vertex AI serves.
     """
-    _quiet_sdk_logs()  # before the import, so the SDK's loggers add no stdout handler
+    check_location(where)
     from google.cloud import aiplatform
     from google.cloud.aiplatform import initializer
 
@@ -90,6 +99,24 @@ def init(where: Target, *, storage: bool = False) -> None:
         api_transport="rest",
         credentials=AnonymousCredentials(),
     )
+
+
+def check_location(where: Target) -> None:
+    """Refuses a location the SDK does not know Vertex AI serves (it would raise a bare
+    ValueError in `aiplatform.init`); no request is made.
+
+    Raises:
+        SpecError: naming the location.
+    """
+    _quiet_sdk_logs()  # before the import, so the SDK's loggers add no stdout handler
+    from google.cloud.aiplatform.utils import validate_region
+
+    try:
+        validate_region(where.location)
+    except ValueError:
+        raise SpecError(
+            "location", where.location, "must be a region Vertex AI serves, such as us-central1"
+        ) from None
 
 
 def check_loopback_bucket(where: Target, pipeline_root: str, service_account: str | None) -> None:

@@ -581,6 +581,19 @@ def test_one_of_over_artifacts_is_flagged(capsys, tmp_path):
     ) in out
 
 
+def test_a_default_of_the_wrong_shape_is_a_problem_not_a_crash(capsys, tmp_path):
+    spec = yaml.safe_load((COMPILED / "pipelines" / "training.yaml").read_text())
+    spec["root"]["inputDefinitions"]["parameters"]["hyperparameters"]["defaultValue"] = [1]
+    path = tmp_path / "list-hyperparameters.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code, out, err = run_check(capsys, str(path))
+    assert (code, err) == (1, "")
+    assert (
+        f"{path}: task 'training-job-spec' (training-job-spec): refused by the payload builder"
+        in (out)
+    )
+
+
 # --- bad usage ----------------------------------------------------------------------------------
 
 
@@ -591,8 +604,30 @@ def test_one_of_over_artifacts_is_flagged(capsys, tmp_path):
         ("x: 1\n", "not a compiled KFP v2 pipeline or component"),
         ("name: op\nimplementation:\n  container: {image: x}\n", "not a compiled KFP v2"),
         (b"\xff\xfe\x00binary", "not a text file"),
+        (
+            "pipelineInfo: {name: p}\nroot: {dag: {tasks: [1]}}\ndeploymentSpec: {}\n",
+            "root.dag.tasks must be a mapping, got list",
+        ),
+        (
+            "pipelineInfo: {name: p}\nroot: {dag: {tasks: {t: {componentRef: {name: c}, inputs: "
+            "{parameters: {x: {runtimeValue: 3}}}}}}}\ndeploymentSpec: {}\n",
+            "root.dag.tasks.t.inputs.parameters.x.runtimeValue must be a mapping, got int",
+        ),
+        (
+            "pipelineInfo: {name: p}\nroot: {executorLabel: e}\n"
+            "deploymentSpec: {executors: {e: {container: {command: python}}}}\n",
+            "deploymentSpec.executors.e.container.command must be a list, got str",
+        ),
     ],
-    ids=["broken-yaml", "not-a-pipeline", "kfp-v1-component", "binary"],
+    ids=[
+        "broken-yaml",
+        "not-a-pipeline",
+        "kfp-v1-component",
+        "binary",
+        "tasks-not-a-mapping",
+        "input-not-a-mapping",
+        "command-not-a-list",
+    ],
 )
 def test_unreadable_or_non_pipeline_yaml_is_bad_usage(capsys, tmp_path, content, message):
     good = compile_to(tmp_path, custom_job_pipeline([{**POOL, "replica_count": 2}]))

@@ -99,6 +99,13 @@ def test_daylight_saving_gap_is_skipped_and_repeated_hour_fires_once():
     ]
 
 
+def test_from_inside_the_repeated_hour_the_first_occurrence_is_already_past():
+    # 06:40 UTC is 01:40 EST, the second 01:40 of 2031-11-02 in New York; that night's 01:50
+    # fired at 01:50 EDT (05:50 UTC), before it: the next fire time is the following night.
+    after = datetime(2031, 11, 2, 6, 40, tzinfo=UTC)
+    assert fires("TZ=America/New_York 50 1 * * *", 1, after) == ["2031-11-03T01:50:00-05:00"]
+
+
 def test_until_stops_the_fire_times():
     c = cron.parse("0 0 * * *")
     assert len(c.next_times(AFTER, 10, until=datetime(2026, 3, 9, 0, tzinfo=UTC))) == 3
@@ -117,6 +124,9 @@ def test_until_stops_the_fire_times():
         ("* * * * 8", "cron day-of-week", "values must be in 0-7 or sun-sat"),
         ("*/0 * * * *", "cron minute", "steps must be a whole number of at least 1"),
         ("5/0 * * * *", "cron minute", "steps must be a whole number of at least 1"),
+        ("*/² * * * *", "cron minute", "steps must be a whole number of at least 1"),
+        ("² * * * *", "cron minute", "values must be in 0-59"),
+        ("* ٣ * * *", "cron hour", "values must be in 0-23"),
         ("10-5 * * * *", "cron minute", "ranges must go from low to high (0-59)"),
         ("1,,2 * * * *", "cron minute", "must be *, a value, a range a-b"),
         ("* * * *", "cron", "must be 5 fields"),

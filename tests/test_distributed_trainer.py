@@ -550,3 +550,45 @@ def test_a_peer_that_closes_is_reported_at_once():
 
     elapsed, message = group(2, body, timeout_s=30.0)[0]
     assert elapsed < 5 and "rank 1 (workerpool1-0) closed its connection" in message
+
+
+def test_a_stray_connection_with_a_garbled_header_does_not_stop_the_rendezvous():
+    import socket
+    import struct
+
+    (port,) = free_ports(1)
+    logs: list[str] = []
+    results: dict = {}
+
+    def primary() -> None:
+        try:
+            results[0] = Collective.connect(
+                0, 2, "127.0.0.1", port, rendezvous_timeout_s=10.0, log=logs.append
+            )
+        except Exception as err:  # collected for the test to inspect
+            results[0] = err
+
+    thread = threading.Thread(target=primary)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            stray = socket.create_connection(("127.0.0.1", port), timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the primary never listened"
+            time.sleep(0.05)
+    with stray:
+        garbage = b"\xff\xfe{not json"
+        stray.sendall(struct.pack("!4sIQ", b"VTPC", len(garbage), 0) + garbage)
+        worker = Collective.connect(1, 2, "127.0.0.1", port, rendezvous_timeout_s=10.0)
+    thread.join(timeout=20)
+    assert isinstance(results[0], Collective), results[0]
+    with results[0] as lead, worker:
+        summed: list = []
+        helper = threading.Thread(target=lambda: summed.append(worker.allreduce(np.ones(1))))
+        helper.start()
+        assert lead.allreduce(np.ones(1)).tolist() == [2.0]
+        helper.join(timeout=10)
+        assert summed[0].tolist() == [2.0]
+    assert any("ignoring a connection" in line and "JSON object header" in line for line in logs)

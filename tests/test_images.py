@@ -427,3 +427,18 @@ def test_summary_lists_the_uris_and_how_to_use_them():
         "use them",
         "  vtp compile --component-image vtp-components:0.1.0",
     ]
+
+
+def test_summary_says_how_to_use_every_trainer_image():
+    plan = images.docker_plan(
+        ["trainer", "trainer-gpu", "trainer-distributed"],
+        registry="",
+        tags=["0.1.0"],
+        root=REPO,
+        push=False,
+    )
+    use = images.summary(plan, dry_run=False).split("use them\n", 1)[1].splitlines()
+    assert use == [
+        f"  pipeline parameter trainer_image=vtp-{key}:0.1.0  ({key})"
+        for key in ("trainer", "trainer-gpu", "trainer-distributed")
+    ]

@@ -260,6 +260,28 @@ def test_list_pause_resume_delete(vertex, capsys):
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == [nightly_id]
 
 
+def test_a_resource_name_carries_its_project_and_location(vertex, capsys):
+    from pipelines.cli import main
+
+    assert create("--cron", "0 3 * * *") == 0
+    name = capsys.readouterr().out.splitlines()[0].split()[-1]
+    assert main(["schedule", "pause", name]) == 0  # no --project: the name has it
+    assert capsys.readouterr().out.startswith(f"paused   {name}")
+    assert vertex.schedule(name).state.name == "PAUSED"
+    before = len(vertex.calls())
+    assert main(["schedule", "resume", name, "--project", "q"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"vtp: error: --project must be left out or match the schedule's resource name {name}, "
+        "got 'q'\n"
+    )
+    assert main(["schedule", "delete", name, "--location", "europe-west4"]) == 2
+    assert "--location must be left out or match" in capsys.readouterr().err
+    assert len(vertex.calls()) == before  # refused before any request
+    assert main(["schedule", "pause", "123"]) == 2  # an id needs a project
+    assert "no project: pass --project PROJECT" in capsys.readouterr().err
+
+
 def test_empty_list(vertex, capsys):
     assert vtp("list") == 0
     assert capsys.readouterr().out == "no schedules\n"

@@ -206,6 +206,11 @@ def test_typed_values_of_every_kind_reach_the_request(vertex, tiny_yaml, capsys)
         (["--param", "count=1", "--job-id", "9lives"], "job_id must start with a lowercase"),
         (["--param", "count=1", "--experiment", "My Exp"], "experiment must hold lowercase"),
         (["--param", "count=1", "--display-name", "x" * 129], "display_name must be 1 to 128"),
+        (["--param", "count=1", "--location", "EU"], "--location must be a Vertex AI region"),
+        (
+            ["--param", "count=1", "--location", "mars-west1"],
+            "location must be a region Vertex AI serves, such as us-central1, got 'mars-west1'",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_any_request(vertex, tiny_yaml, capsys, args, message):

@@ -380,7 +380,12 @@ def _recv(link: socket.socket, deadline: float, rank: int | None, label: str) ->
     magic, header_len, payload_len = _PREFIX.unpack(prefix)
     if magic != _MAGIC:
         raise CollectiveError(f"{label}: {_peer(rank)} does not speak this protocol")
-    header = json.loads(_recv_exact(link, header_len, deadline, rank, label))
+    try:
+        header = json.loads(_recv_exact(link, header_len, deadline, rank, label))
+    except ValueError:  # not JSON, or not UTF-8
+        header = None
+    if not isinstance(header, dict):
+        raise CollectiveError(f"{label}: {_peer(rank)} sent a frame without a JSON object header")
     return header, _recv_exact(link, payload_len, deadline, rank, label)
 
 
