@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from components.errors import VtpError
+
 #: Pipeline name -> module with `NAME` and `build(target)`.
 PIPELINES = {
     "training": "pipelines.training",
@@ -37,10 +39,17 @@ COMPONENTS = {
 }
 
 
+class UnknownPipeline(VtpError, KeyError):
+    """A pipeline name that is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def pipeline_module(name: str) -> ModuleType:
     """The module of pipeline `name`; unknown names list the known ones."""
     if name not in PIPELINES:
-        raise KeyError(f"unknown pipeline {name!r}; known: {', '.join(sorted(PIPELINES))}")
+        raise UnknownPipeline(f"unknown pipeline {name!r}; known: {', '.join(sorted(PIPELINES))}")
     return importlib.import_module(PIPELINES[name])
 
 

@@ -114,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vtp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (VtpError, KeyError, FileNotFoundError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"vtp: error: {message}", file=sys.stderr)
+    except VtpError as err:
+        print(f"vtp: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -10,7 +10,6 @@ pushed) with `docker`; otherwise with Cloud Build, `gcloud builds submit`.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import shlex
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from components.errors import SpecError, VtpError
+from components.local._docker import INSTALL_DOCKER
 
 DOCKER, CLOUD_BUILD = "docker", "cloud-build"
 #: Vertex AI training and pipeline machines are x86-64.
@@ -33,7 +33,6 @@ CLOUD_BUILD_TIMEOUT = "3600s"
 #: One list of files kept out of the build context, for `docker build` and Cloud Build alike.
 IGNORE_FILE = ".dockerignore"
 INSTALL_GCLOUD = "https://cloud.google.com/sdk/docs/install"
-INSTALL_DOCKER = "https://docs.docker.com/engine/install/"
 REGISTRY_EXAMPLE = "us-central1-docker.pkg.dev/PROJECT/REPO"
 _REGISTRY = re.compile(
     r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$", re.IGNORECASE
@@ -116,7 +115,9 @@ def source_root() -> Path:
 
 def project_version() -> str:
     """The installed vtp version, e.g. `0.1.0`."""
-    return importlib.metadata.version("vtp")
+    from pipelines.publish import package_version  # fails clearly when vtp is not installed
+
+    return package_version()
 
 
 def git_revision(root: Path) -> str | None:
@@ -155,7 +156,7 @@ def check_registry(value: str | None, *, required: str = "") -> str:
     """`value` without a trailing slash, checked; `required` names why one is needed."""
     if value is None or not value.strip():
         if required:
-            raise SpecError("--registry", value, f"is required {required}, e.g. {REGISTRY_EXAMPLE}")
+            raise VtpError(f"--registry is required {required}, e.g. {REGISTRY_EXAMPLE}")
         return ""
     registry = value.strip().rstrip("/")
     if "://" in registry:

@@ -47,8 +47,19 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     """Parameters from a YAML (or JSON) mapping."""
     p = Path(path)
     if not p.is_file():
-        raise ParameterError(f"--params file {str(p)!r} does not exist")
-    data = yaml.safe_load(p.read_text()) or {}
+        problem = "is not a file" if p.exists() else "does not exist"
+        raise ParameterError(f"--params file {str(p)!r} {problem}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParameterError(f"--params file {str(p)!r} cannot be read: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or err
+        raise ParameterError(
+            f"--params file {str(p)!r} is not valid YAML or JSON{where}: {problem}"
+        ) from None
     if not isinstance(data, dict):
         raise ParameterError(f"--params file {str(p)!r} must hold a mapping of NAME: VALUE")
     return data

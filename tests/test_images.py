@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.errors import SpecError
+from components.errors import SpecError, VtpError
 from components.local import _docker
 from pipelines import images
 from pipelines.cli import main
@@ -249,7 +249,7 @@ def test_registry_rejected_naming_field_value_and_form(value, says):
 
 
 def test_registry_required_to_push():
-    with pytest.raises(SpecError, match="--registry is required to push"):
+    with pytest.raises(VtpError, match="^--registry is required to push, e.g. [^,]*$"):
         images.check_registry(None, required="to push")
 
 

@@ -83,6 +83,29 @@ def test_malformed_assignment_and_missing_file(tmp_path):
         params.parse_assignments(["novalue"])
     with pytest.raises(ParameterError, match="does not exist"):
         params.load_params_file(tmp_path / "missing.yaml")
+    with pytest.raises(ParameterError, match="is not a file"):
+        params.load_params_file(tmp_path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("project: p\nsplit_seed: [1,\n")
+    with pytest.raises(ParameterError, match=r"is not valid YAML or JSON \(line 3\)"):
+        params.load_params_file(broken)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ParameterError, match="cannot be read"):
+        params.load_params_file(binary)
+
+
+def test_cli_reports_a_broken_params_file_and_an_unknown_pipeline(tmp_path, capsys):
+    from pipelines.cli import main
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("a: [1,\n")
+    assert main(["run", "training", "--local", "--params", str(broken)]) == 2
+    assert "is not valid YAML or JSON" in capsys.readouterr().err
+    assert main(["list", "nope"]) == 2
+    assert capsys.readouterr().err == (
+        "vtp: error: unknown pipeline 'nope'; known: distributed, training, tuning\n"
+    )
 
 
 def test_payload_is_validated_before_a_run(pipeline):
@@ -125,3 +148,13 @@ def test_tuning_study_is_validated_before_a_run():
         tuning.check_params({**ok, "study_spec_algorithm": "GRID_SEARCH"})
     with pytest.raises(SpecError, match="final_model"):
         tuning.check_params({**ok, "final_model": "newest"})
+
+
+def test_hyperparameters_must_be_a_mapping_of_simple_values():
+    from components.training.payload import hyperparameter_args
+
+    assert hyperparameter_args({"max_iter": 64.0, "lr": 0.1}) == ["--lr=0.1", "--max-iter=64"]
+    with pytest.raises(SpecError, match=r"hyperparameters must be a mapping .*, got \[1, 2\]"):
+        hyperparameter_args([1, 2])
+    with pytest.raises(SpecError, match=r"hyperparameters\['depth'\] must be a number or a string"):
+        hyperparameter_args({"depth": [3]})

@@ -14,6 +14,10 @@ TRAINER_COMMAND = ("python", "-m", "trainer.task")
 
 def hyperparameter_args(hyperparameters: Mapping[str, object]) -> list[str]:
     """`{"max_iter": 64}` -> `["--max-iter=64"]`, sorted, as a Vertex tuning trial passes them."""
+    if not isinstance(hyperparameters, Mapping):
+        raise SpecError(
+            "hyperparameters", hyperparameters, "must be a mapping of name -> number or string"
+        )
     args = []
     for name in sorted(hyperparameters):
         if not name or not name.replace("_", "").replace("-", "").isalnum():
