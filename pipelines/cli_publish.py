@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 
@@ -37,7 +36,6 @@ Exit codes: 0 published, 1 the registry failed or refused, 2 bad input (nothing 
 #: Google Cloud project ids, Artifact Registry repository ids and region names.
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REPOSITORY = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-_LOCATION = re.compile(r"^[a-z]+(-[a-z]+[0-9]+)?$")
 
 
 def register(sub, home) -> None:
@@ -86,8 +84,8 @@ def register(sub, home) -> None:
 
 def registry_host(args) -> str:
     """The RegistryClient host: --host, or the Artifact Registry repository's URL."""
-    from components.config import DEFAULT_LOCATION
     from components.errors import SpecError, VtpError
+    from pipelines import vertex_client
     from pipelines.templates import ar_host, check_host
 
     if args.host:
@@ -95,18 +93,14 @@ def registry_host(args) -> str:
         if given:
             raise VtpError(f"--host is the whole registry URL: drop {', '.join(given)}")
         return check_host(args.host)
-    project = args.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
-    location = args.location or os.environ.get("VTP_LOCATION") or DEFAULT_LOCATION
     if not args.repository:
         raise VtpError("--repository is required: the Artifact Registry repository (or --host)")
-    if not project:
-        raise VtpError("--project is required (or set GOOGLE_CLOUD_PROJECT)")
+    where = vertex_client.target(args.project, args.location)
+    project, location = where.project, where.location
     if not _PROJECT.match(project):
         raise SpecError(
             "--project", project, "must be a project id: 6-30 of a-z 0-9 -, starting with a letter"
         )
-    if not _LOCATION.match(location):
-        raise SpecError("--location", location, "must be a region such as us-central1")
     if not _REPOSITORY.match(args.repository):
         raise SpecError(
             "--repository", args.repository, "must be a repository id: a-z 0-9 -, up to 63"

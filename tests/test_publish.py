@@ -192,7 +192,10 @@ def test_a_yaml_that_is_not_a_pipeline_is_rejected_before_any_request(
     "argv, message",
     [
         (["--project", "my-project"], "--repository is required"),
-        (["--repository", "pipelines"], "--project is required (or set GOOGLE_CLOUD_PROJECT)"),
+        (
+            ["--repository", "pipelines"],
+            "no project: pass --project PROJECT or set GOOGLE_CLOUD_PROJECT",
+        ),
         (["--project", "My_Project", "--repository", "r"], "--project must be a project id"),
         (["--project", "my-project", "--repository", "Repo!"], "--repository must be a"),
         (["--project", "my-project", "--repository", "r", "--location", "us central"], "region"),
