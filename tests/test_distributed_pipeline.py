@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from components.training.distributed_job_spec import distributed_job_payload
 from pipelines import distributed
 from pipelines.local_home import LocalHome
 from pipelines.local_run import run_pipeline
+from tests.test_training_pipeline import _vtp
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled" / "pipelines" / "distributed.yaml"
@@ -156,17 +155,6 @@ def test_compiled_yaml_holds_the_distributed_job():
 
 
 # -- end to end, locally -------------------------------------------------------------------
-
-
-def _vtp(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args, "--home", str(home)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def _job_dir(home: Path) -> Path:
