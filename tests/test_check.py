@@ -589,9 +589,10 @@ def test_a_default_of_the_wrong_shape_is_a_problem_not_a_crash(capsys, tmp_path)
     code, out, err = run_check(capsys, str(path))
     assert (code, err) == (1, "")
     assert (
-        f"{path}: task 'training-job-spec' (training-job-spec): refused by the payload builder"
-        in (out)
-    )
+        f"{path}: task 'training-job-spec' (training-job-spec): hyperparameters must be a "
+        "mapping of name -> number or string, got [1] (default of pipeline parameter "
+        "'hyperparameters')"
+    ) in out
 
 
 # --- bad usage ----------------------------------------------------------------------------------
