@@ -15,6 +15,11 @@ class SpecError(VtpError, ValueError):
         super().__init__(f"{field} {allowed}, got {value!r}")
 
 
+class RemoteError(VtpError, RuntimeError):
+    """A remote service (Vertex AI, a template registry) refused a request or could not be
+    reached: the command failed (exit code 1), where bad input is exit code 2."""
+
+
 class DataError(VtpError, ValueError):
     """Input data that cannot be loaded or split."""
 

@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from components.errors import VtpError
+    from components.errors import RemoteError, VtpError
 
     try:
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vtp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except RemoteError as err:  # Vertex AI or a registry refused or could not be reached
+        print(f"vtp: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except VtpError as err:
         print(f"vtp: error: {err}", file=sys.stderr)
         return EXIT_USAGE

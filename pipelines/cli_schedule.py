@@ -63,11 +63,11 @@ def register(sub, home) -> None:
         help="queue a run held back by --max-concurrent-runs instead of skipping it",
     )
     add_run_options(c)
-    c.set_defaults(handler=_guarded(_create))
+    c.set_defaults(handler=_create)
 
     ls = actions.add_parser("list", help="schedules of a project and location, newest first")
     add_target_options(ls)
-    ls.set_defaults(handler=_guarded(_list))
+    ls.set_defaults(handler=_list)
 
     for action, text in (
         ("pause", "stop starting runs (runs already started go on)"),
@@ -84,16 +84,7 @@ def register(sub, home) -> None:
             a.add_argument(
                 "--catch-up", action="store_true", help="first start the runs missed while paused"
             )
-        a.set_defaults(handler=_guarded(_change))
-
-
-def _guarded(handler):
-    def run(args) -> int:
-        from pipelines.vertex_client import exit_on_failure
-
-        return exit_on_failure(handler)(args)
-
-    return run
+        a.set_defaults(handler=_change)
 
 
 def _create(args) -> int:

@@ -128,12 +128,6 @@ def register(sub, home) -> None:
 
 
 def _submit(args) -> int:
-    from pipelines.vertex_client import exit_on_failure
-
-    return exit_on_failure(_submit_run)(args)
-
-
-def _submit_run(args) -> int:
     import tempfile
     from pathlib import Path
 

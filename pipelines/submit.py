@@ -12,7 +12,6 @@ from typing import Any, TextIO
 from pipelines import pipeline_job, templates
 from pipelines.templates import ResolvedTemplate
 from pipelines.vertex_client import (
-    RequestFailed,
     Target,
     check_location,
     check_loopback_bucket,
@@ -57,12 +56,9 @@ def prepare(
     check done before any request to Vertex AI.
 
     Raises:
-        RequestFailed: the template registry failed or could not be reached.
+        RegistryRequestError: the template registry failed or could not be reached.
     """
-    try:
-        template = templates.resolve_template(ref, work_dir=work_dir)
-    except templates.RegistryRequestError as err:
-        raise RequestFailed(str(err)) from None
+    template = templates.resolve_template(ref, work_dir=work_dir)
     values = pipeline_job.check_parameters(
         template, where, assignments=assignments, file_values=file_values
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from components.errors import SpecError, VtpError
+from components.errors import RemoteError, SpecError, VtpError
 
 #: Compiled pipelines of this repository (`vtp compile` writes them).
 COMPILED_PIPELINES = Path(__file__).resolve().parents[1] / "compiled" / "pipelines"
@@ -42,7 +42,7 @@ class TemplateNotFound(VtpError, LookupError):
     """A template reference that names nothing: unknown pipeline, file, package, tag or version."""
 
 
-class RegistryRequestError(VtpError, RuntimeError):
+class RegistryRequestError(RemoteError):
     """A template registry that failed a request, could not be reached or refused credentials."""
 
 

@@ -7,17 +7,16 @@ Vertex AI with the application default credentials.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from components.config import DEFAULT_LOCATION
-from components.errors import SpecError, VtpError
+from components.errors import RemoteError, SpecError, VtpError
 
 ENDPOINT_ENV = "VTP_VERTEX_ENDPOINT"
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
@@ -29,9 +28,8 @@ LOCATION = re.compile(r"[a-z]+(-[a-z]+[0-9]+)?")
 LOCATION_RULE = "must be a Vertex AI region such as us-central1 or europe-west4"
 
 
-class RequestFailed(VtpError):
-    """Vertex AI (or a template registry) refused a request or could not be reached: exit
-    code 1, where bad input is 2."""
+class RequestFailed(RemoteError):
+    """Vertex AI refused a request or could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -226,17 +224,3 @@ def requests_to(action: str) -> Iterator[None]:
         ) from None
     except (auth.TransportError, http.RequestException, ConnectionError) as err:
         raise RequestFailed(f"cannot reach Vertex AI to {action}: {err}") from None
-
-
-def exit_on_failure(handler: Callable[..., int]) -> Callable[..., int]:
-    """Wraps a CLI handler: a `RequestFailed` is printed on one line and exits 1."""
-
-    @functools.wraps(handler)
-    def wrapper(args) -> int:
-        try:
-            return handler(args)
-        except RequestFailed as err:
-            print(f"vtp: error: {err}", file=sys.stderr)
-            return 1
-
-    return wrapper
