@@ -49,7 +49,9 @@ def load_pipeline(path: Path) -> PipelineIR:
     """Read and parse `path`, or raise CheckInputError saying why it cannot be checked."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from pipelines.templates import yaml_loader
+
+    loader = yaml_loader()
     try:
         text = path.read_text()
     except UnicodeDecodeError:

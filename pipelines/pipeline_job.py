@@ -50,8 +50,7 @@ class RunOptions:
     job_id: str | None = None
 
     def __post_init__(self):
-        if self.display_name is not None and not 0 < len(self.display_name) <= 128:
-            raise SpecError("display_name", self.display_name, "must be 1 to 128 characters")
+        check_display_name(self.display_name)
         _match("pipeline_root", self.pipeline_root, _PIPELINE_ROOT, "must be gs://BUCKET[/PATH]")
         object.__setattr__(self, "labels", check_labels("labels", self.labels))
         if self.failure_policy is not None and self.failure_policy not in FAILURE_POLICIES:
@@ -89,6 +88,12 @@ def check_experiment(name: str | None) -> str | None:
         _EXPERIMENT,
         "must hold lowercase letters, digits and - (at most 128 characters, not starting with -)",
     )
+
+
+def check_display_name(display_name: str | None) -> None:
+    """A run's or a schedule's display name: unset, or 1 to 128 characters (Vertex's limit)."""
+    if display_name is not None and not 0 < len(display_name) <= 128:
+        raise SpecError("display_name", display_name, "must be 1 to 128 characters")
 
 
 def _match(name: str, value: str | None, pattern: re.Pattern[str], allowed: str) -> str | None:

@@ -50,8 +50,7 @@ class ScheduleOptions:
     allow_queueing: bool = False
 
     def __post_init__(self):
-        if self.display_name is not None and not 0 < len(self.display_name) <= 128:
-            raise SpecError("display_name", self.display_name, "must be 1 to 128 characters")
+        pipeline_job.check_display_name(self.display_name)
         _count("max_concurrent_runs", self.max_concurrent_runs)
         if self.max_runs is not None:
             _count("max_runs", self.max_runs)
