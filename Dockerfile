@@ -13,7 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/vtp
 COPY pyproject.toml README.md ./
+COPY vtp ./vtp
 COPY components ./components
 COPY pipelines ./pipelines
-COPY trainer ./trainer
+COPY compiled ./compiled
+COPY data ./data
+COPY trainers ./trainers
 RUN pip install .

@@ -192,7 +192,7 @@ def sum_time(array: np.ndarray, world: int) -> float:
 
 def collective_bench(world: int, sizes: list[int], reps: int, logs: Path) -> dict:
     """Starts `world` rank processes and returns rank 0's measurements."""
-    from components.local.replica_env import free_ports
+    from vtp.local.replica_env import free_ports
 
     ports = free_ports(2)
     sizes_arg = ",".join(map(str, sizes))
@@ -238,7 +238,7 @@ def prepare_data(root: Path) -> dict[str, Path]:
 
 
 def trainer_pool(data: dict[str, Path], replicas: int) -> dict:
-    from components.config import DISTRIBUTED_TRAINER_IMAGE
+    from vtp.defaults import DISTRIBUTED_TRAINER_IMAGE
 
     return {
         "machine_spec": {"machine_type": "n1-standard-4"},
@@ -267,7 +267,7 @@ def step_times(log: str) -> dict[int, float]:
 
 def job_run(data: dict[str, Path], replicas: int, work: Path) -> dict[str, float]:
     """One local job; wall time and its phases from the primary's log."""
-    from components.local.executor import JobState, LocalJob, run_local_job
+    from vtp.local.executor import JobState, LocalJob, run_local_job
 
     pools = [trainer_pool(data, 1)] + ([trainer_pool(data, replicas - 1)] if replicas > 1 else [])
     job = LocalJob(f"bench-{replicas}", pools, base_output_directory=str(work / "out"))

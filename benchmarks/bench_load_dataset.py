@@ -104,7 +104,7 @@ def run_method(method: str, source: Path, out: Path) -> dict:
         from sklearn.model_selection import train_test_split
     elif method in ("vtp", "vtp_key"):
         sys.path.insert(0, str(REPO))
-        from components.data.splitting import split_dataset
+        from vtp.components.data.splitting import split_dataset
     elif method != "arrow":
         raise SystemExit(f"--child must be one of {METHODS}, got {method!r}")
     out.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def plain_steps(work: Path) -> dict[str, float]:
     times = {}
     t = time.perf_counter()
     _python(
-        "from components.data.splitting import split_dataset as s;"
+        "from vtp.components.data.splitting import split_dataset as s;"
         f"s({str(DATA)!r}, {str(work / 'train')!r}, {str(work / 'validation')!r},"
         f" {str(work / 'test')!r}, key_column='id')"
     )
@@ -64,13 +64,13 @@ def plain_steps(work: Path) -> dict[str, float]:
     times["train"] = time.perf_counter() - t
     t = time.perf_counter()
     _python(
-        "from components.evaluation.metrics import evaluate;"
+        "from vtp.components.evaluation.metrics import evaluate;"
         f"print(evaluate({str(work / 'model')!r}, {str(work / 'test')!r}).scalars)"
     )
     times["evaluate"] = time.perf_counter() - t
     t = time.perf_counter()
     _python(
-        "from components.local.registry import LocalModelRegistry as R;"
+        "from vtp.local.registry import LocalModelRegistry as R;"
         f"R({str(work / 'registry.db')!r}).upload(display_name='m',"
         f" artifact_uri={str(work / 'model')!r}, container_spec={{'imageUri': 'srv'}})"
     )
@@ -81,7 +81,7 @@ def plain_steps(work: Path) -> dict[str, float]:
 def pipeline_run(home: Path) -> float:
     t = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "training", "--local", "--home", str(home)],
+        [sys.executable, "-m", "vtp", "run", "training", "--local", "--home", str(home)],
         check=True,
         cwd=REPO,
         stdout=subprocess.DEVNULL,

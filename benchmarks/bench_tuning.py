@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from components.local.tuner import run_local_study  # noqa: E402
-from components.tuning.study import IntegerParameter, MetricSpec, StudySpec  # noqa: E402
+from vtp.components.tuning.study import IntegerParameter, MetricSpec, StudySpec  # noqa: E402
+from vtp.local.tuner import run_local_study  # noqa: E402
 
 TRIALS = 8
 DATA = REPO / "data" / "breast_cancer.csv"

@@ -1,3 +1,1 @@
 """vtp components: reusable KFP v2 components for training pipelines on Vertex AI."""
-
-__version__ = "0.1.0"

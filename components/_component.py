@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from kfp import dsl
 
-from components import config
+from vtp import defaults as config
 
 #: Inside a running component, kfp imports `kfp.dsl` in runtime mode (no `dsl.component`).
 _IN_COMPONENT_RUNTIME = os.environ.get("_KFP_RUNTIME", "false") == "true"

@@ -37,7 +37,7 @@ class Target:
         """GCPC's `create_custom_training_job_from_component` for this target, its options
         checked at build time (`components.custom_jobs`). A factory of ops, not an op, so it
         stays out of `ops` and the interface contract."""
-        from components import custom_jobs
+        from vtp.components import custom_jobs
 
         if self.is_local:
             return custom_jobs.LOCAL_CUSTOM_JOB_FROM_COMPONENT
@@ -47,9 +47,9 @@ class Target:
 VERTEX = Target(
     "vertex",
     {
-        "ChampionLookupOp": "components.models.champion_vertex:champion_lookup",
+        "ChampionLookupOp": "vtp.components.models.champion_vertex:champion_lookup",
         "CustomTrainingJobOp": "google_cloud_pipeline_components.v1.custom_job:CustomTrainingJobOp",
-        "GetTrialsOp": "components.tuning.get_trials:get_trials",
+        "GetTrialsOp": "vtp.components.tuning.get_trials:get_trials",
         "HyperparameterTuningJobRunOp": (
             "google_cloud_pipeline_components.v1.hyperparameter_tuning_job"
             ":HyperparameterTuningJobRunOp"
@@ -61,11 +61,11 @@ VERTEX = Target(
 LOCAL = Target(
     "local",
     {
-        "ChampionLookupOp": "components.twins.champion_lookup:champion_lookup",
-        "CustomTrainingJobOp": "components.twins.custom_job:custom_training_job",
-        "GetTrialsOp": "components.twins.get_trials:get_trials",
-        "HyperparameterTuningJobRunOp": "components.twins.tuning_job:hyperparameter_tuning_job",
-        "ModelUploadOp": "components.twins.model_upload:model_upload",
+        "ChampionLookupOp": "vtp.local.twins.champion_lookup:champion_lookup",
+        "CustomTrainingJobOp": "vtp.local.twins.custom_job:custom_training_job",
+        "GetTrialsOp": "vtp.local.twins.get_trials:get_trials",
+        "HyperparameterTuningJobRunOp": "vtp.local.twins.tuning_job:hyperparameter_tuning_job",
+        "ModelUploadOp": "vtp.local.twins.model_upload:model_upload",
     },
 )
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from kfp import components, dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Output
 
-from components import config
-from components.targets import LOCAL, VERTEX, Target
-from pipelines import training
-from pipelines.local_home import LocalHome
+from vtp import defaults as config
+from vtp.components.targets import LOCAL, VERTEX, Target
+from vtp.home import LocalHome
+from vtp.pipelines import training
 
 NAME = "team-model-card"
 REPO = Path(__file__).resolve().parents[1]
@@ -61,8 +61,8 @@ def score_rows(
     import json
     import os
 
-    from components.evaluation.metrics import feature_columns, load_model, read_table
-    from components.paths import to_local_path
+    from vtp.components.evaluation.metrics import feature_columns, load_model, read_table
+    from vtp.gcs import to_local_path
 
     estimator, metadata = load_model(to_local_path(model.uri))
     frame = read_table(to_local_path(rows.uri))
@@ -185,7 +185,7 @@ def build(target: Target, components_source: str | Path = COMPILED_COMPONENTS):
 def run_local(home: LocalHome, **params):
     """Runs the LOCAL variant as `vtp run --local` runs vtp's own pipelines (progress, run
     record under `home`, summary); returns the run record, raises RunFailed on failure."""
-    from pipelines.local_run import run_pipeline_function
+    from vtp.local.run import run_pipeline_function
 
     return run_pipeline_function(build(LOCAL), "team-pipeline", params, home=home)
 
@@ -211,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         compiler.Compiler().compile(build(VERTEX), str(args.out))
         print(f"wrote {args.out}")
     else:
-        from pipelines.local_run import RunFailed
-        from pipelines.summary import summarize
+        from vtp.cli.summary import summarize
+        from vtp.local.run import RunFailed
 
         try:
             record = run_local(LocalHome.resolve(args.home), project=args.project)

@@ -1,1 +1,1 @@
-"""vtp pipelines: factories over a target (`build(VERTEX)` / `build(LOCAL)`) and the CLI."""
+"""vtp's pipeline definitions: `training`, `tuning` and `distributed`."""

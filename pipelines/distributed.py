@@ -15,11 +15,11 @@ Steps:
 
 from kfp import dsl
 
-from components import config
-from components.data import load_dataset
-from components.targets import Target
-from components.training.distributed_job_spec import distributed_job_spec
-from pipelines.steps import train_evaluate_register
+from vtp import defaults as config
+from vtp.components.data import load_dataset
+from vtp.components.targets import Target
+from vtp.components.training.distributed_job_spec import distributed_job_spec
+from vtp.pipelines._steps import train_evaluate_register
 
 NAME = "distributed"
 #: The distributed example trainer's gradient descent settings (`--name=value` arguments).
@@ -143,8 +143,8 @@ def check_params(values: dict) -> None:
     """Fails before a run on what a step would reject: the distributed job payload (layout
     rules, machines and GPUs, validated against `aiplatform_v1`), the split fractions and the
     gate's goal."""
-    from components.training.distributed_job_spec import distributed_training_job
-    from pipelines.checks import check_split_and_goal
+    from vtp.check.params import check_split_and_goal
+    from vtp.components.training.distributed_job_spec import distributed_training_job
 
     check_split_and_goal(values)
     distributed_training_job(

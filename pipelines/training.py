@@ -12,11 +12,11 @@ Steps:
 
 from kfp import dsl
 
-from components import config
-from components.data import load_dataset
-from components.targets import Target
-from components.training import training_job_spec
-from pipelines.steps import train_evaluate_register
+from vtp import defaults as config
+from vtp.components.data import load_dataset
+from vtp.components.targets import Target
+from vtp.components.training import training_job_spec
+from vtp.pipelines._steps import train_evaluate_register
 
 NAME = "training"
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31}
@@ -123,8 +123,8 @@ def build(target: Target):
 def check_params(values: dict) -> None:
     """Fails before a run on what a step would reject: the job payload (validated against
     `aiplatform_v1`), the split fractions and the gate's goal."""
-    from components.training.payload import training_job
-    from pipelines.checks import check_split_and_goal
+    from vtp.check.params import check_split_and_goal
+    from vtp.components.training.payload import training_job
 
     check_split_and_goal(values)
     training_job(

@@ -18,23 +18,23 @@ Steps:
 
 from kfp import dsl
 
-from components import config
-from components.data import load_dataset
-from components.data.merge import merge_datasets
-from components.evaluation import evaluate_model
-from components.models.challenger_decision import challenger_decision, decision_aliases
-from components.models.champion_model import champion_model
-from components.targets import Target
-from components.training import training_job_spec, unmanaged_container_model
-from components.training.model_dir import checked_model_dir
-from components.tuning.ops import (
+from vtp import defaults as config
+from vtp.components.data import load_dataset
+from vtp.components.data.merge import merge_datasets
+from vtp.components.evaluation import evaluate_model
+from vtp.components.models.challenger_decision import challenger_decision, decision_aliases
+from vtp.components.models.champion_model import champion_model
+from vtp.components.targets import Target
+from vtp.components.training import training_job_spec, unmanaged_container_model
+from vtp.components.training.model_dir import checked_model_dir
+from vtp.components.tuning.ops import (
     best_trial_model_dir,
     get_best_hyperparameters,
     get_best_trial,
     get_worker_pool_specs,
     trials_report,
 )
-from components.tuning.study import (
+from vtp.components.tuning.study import (
     DoubleParameter,
     IntegerParameter,
     MetricSpec,
@@ -249,8 +249,8 @@ def build(target: Target):
 
 def check_params(values: dict) -> None:
     """Fails before a run on a study, split or choice that a step would reject."""
-    from components.errors import SpecError
-    from pipelines.checks import check_split_and_goal
+    from vtp.check.params import check_split_and_goal
+    from vtp.errors import SpecError
 
     check_split_and_goal(values)
     if values["final_model"] not in FINAL_MODELS:

@@ -15,15 +15,14 @@ from google_cloud_pipeline_components.types.artifact_types import (
     UnmanagedContainerModel,
     VertexModel,
 )
+from standins.vertex_api import VertexStandIn
 
-from components.errors import RegistryError, SpecError
-from components.local.registry import default_registry
-from components.models import champion_vertex
-from components.models.challenger_decision import challenger_decision, decision_aliases
-from components.models.champion import decide, upload_aliases
-from components.models.champion_model import champion_model
-from components.models.lookup import check_lookup, write_champion
-from components.models.vertex_models import (
+from vtp.components.models import champion_vertex
+from vtp.components.models.challenger_decision import challenger_decision, decision_aliases
+from vtp.components.models.champion import decide, upload_aliases
+from vtp.components.models.champion_model import champion_model
+from vtp.components.models.lookup import check_lookup, write_champion
+from vtp.components.models.vertex_models import (
     api_endpoint,
     display_name_filter,
     find_version,
@@ -31,9 +30,10 @@ from components.models.vertex_models import (
     model_service_client,
     model_uri,
 )
-from components.twins import champion_lookup as twin
-from components.twins.model_upload import model_upload
-from tests.standins.vertex_api import VertexStandIn
+from vtp.errors import RegistryError, SpecError
+from vtp.local.registry import default_registry
+from vtp.local.twins import champion_lookup as twin
+from vtp.local.twins.model_upload import model_upload
 
 PROJECT, LOCATION = "local-project", "us-central1"
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"

@@ -17,9 +17,9 @@ from google_cloud_pipeline_components.v1.hyperparameter_tuning_job import (
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import compiler, dsl
 
-from components.training import unmanaged_container_model
-from pipelines.checking import check_paths
-from pipelines.cli import main
+from vtp.check.runner import check_paths
+from vtp.cli.main import main
+from vtp.components.training import unmanaged_container_model
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled"
@@ -151,8 +151,8 @@ def test_pipeline_parameter_defaults_that_feed_payloads_are_checked(capsys, tmp_
 
 
 def test_twins_of_a_local_build_are_checked_like_gcpc_ops(capsys, tmp_path):
-    from components.targets import LOCAL
-    from pipelines import training
+    from vtp.components.targets import LOCAL
+    from vtp.pipelines import training
 
     built = compile_to(tmp_path, training.build(LOCAL), "local.yaml")
     report = check_paths([built], local=True).files[0]

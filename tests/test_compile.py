@@ -7,9 +7,10 @@ import pytest
 from kfp import compiler, dsl
 from kfp.components import load_component_from_file
 
-from components.targets import LOCAL, VERTEX
-from pipelines import catalog, compiling
-from pipelines.cli import main
+from vtp import catalog
+from vtp import compiler as compiling
+from vtp.cli.main import main
+from vtp.components.targets import LOCAL, VERTEX
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled"

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from components.errors import SpecError
-from pipelines import cron
+from vtp.cloud import cron
+from vtp.errors import SpecError
 
 AFTER = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # a Friday
 

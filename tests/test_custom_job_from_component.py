@@ -18,12 +18,12 @@ from google_cloud_pipeline_components.v1.custom_job import (
 from kfp import compiler, dsl, local
 from kfp.dsl import Dataset, Input, Output
 
-from components import paths
-from components.custom_jobs import LocalRunNotice, local_step
-from components.errors import SpecError
-from components.specs import CustomJobSpec, parse_worker_pool_specs
-from components.targets import LOCAL, VERTEX
-from pipelines.local_home import LocalHome
+from vtp import gcs as paths
+from vtp.components.custom_jobs import LocalRunNotice, local_step
+from vtp.components.specs import CustomJobSpec, parse_worker_pool_specs
+from vtp.components.targets import LOCAL, VERTEX
+from vtp.errors import SpecError
+from vtp.home import LocalHome
 
 TARGETS = [VERTEX, LOCAL]
 IMAGE = "python:3.11"

@@ -19,16 +19,16 @@ import psutil
 import pytest
 import yaml
 from kfp.components import load_component_from_file
+from support.cli import run_vtp as _vtp
 
-from components.config import DISTRIBUTED_TRAINER_IMAGE
-from components.errors import SpecError
-from components.local.registry import LocalModelRegistry
-from components.specs import REDUCTION_SERVER_IMAGE
-from components.training.distributed_job_spec import distributed_job_payload
-from pipelines import distributed
-from pipelines.local_home import LocalHome
-from pipelines.local_run import run_pipeline
-from tests.test_training_pipeline import _vtp
+from vtp.components.specs import REDUCTION_SERVER_IMAGE
+from vtp.components.training.distributed_job_spec import distributed_job_payload
+from vtp.defaults import DISTRIBUTED_TRAINER_IMAGE
+from vtp.errors import SpecError
+from vtp.home import LocalHome
+from vtp.local.registry import LocalModelRegistry
+from vtp.local.run import run_pipeline
+from vtp.pipelines import distributed
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled" / "pipelines" / "distributed.yaml"

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import SpecError
-from components.local.executor import LocalJob, run_local_job
-from components.specs import (
+from vtp.components.specs import (
     REDUCTION_SERVER_IMAGE,
     REDUCTION_SERVER_IMAGES,
     ContainerSpec,
@@ -29,6 +27,8 @@ from components.specs import (
     validate_layout,
     validate_worker_pool_specs,
 )
+from vtp.errors import SpecError
+from vtp.local.executor import LocalJob, run_local_job
 
 IMAGE = "us-docker.pkg.dev/p/r/trainer:1"
 EVAL_IMAGE = "us-docker.pkg.dev/p/r/evaluator:1"

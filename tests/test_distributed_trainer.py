@@ -25,11 +25,6 @@ import pandas as pd
 import psutil
 import pytest
 
-from components.config import DISTRIBUTED_TRAINER_IMAGE
-from components.evaluation.metrics import evaluate
-from components.local._pools import parse_pools
-from components.local.executor import JobState, LocalJob, LocalJobFailed, run_local_job
-from components.local.replica_env import OutputDirs, free_ports, plan_replicas, replica_env
 from trainer import TrainerError
 from trainer.distributed import cluster, task
 from trainer.distributed.collective import (
@@ -38,6 +33,11 @@ from trainer.distributed.collective import (
     CollectiveTimeout,
     PeerLost,
 )
+from vtp.components.evaluation.metrics import evaluate
+from vtp.defaults import DISTRIBUTED_TRAINER_IMAGE
+from vtp.local._pools import parse_pools
+from vtp.local.executor import JobState, LocalJob, LocalJobFailed, run_local_job
+from vtp.local.replica_env import OutputDirs, free_ports, plan_replicas, replica_env
 
 REPO = Path(__file__).resolve().parents[1]
 REDUCTION_SERVER = "us-docker.pkg.dev/vertex-ai-restricted/training/reductionserver:latest"
@@ -87,7 +87,7 @@ def run(tmp_path: Path, pools: list[dict], lines: list[str]):
         gcs_root=tmp_path / "gcs",
         image_commands={},
         log=lines.append,
-        cwd=REPO,
+        cwd=REPO / "trainers",
         extra_env={"CLOUD_ML_HP_METRIC_FILE": str(tmp_path / "hypertune" / "output.metrics")},
     )
 
@@ -120,7 +120,9 @@ def train_alone(data: dict[str, Path], runs: dict[Path, Path]) -> None:
             f"--validation-data={data['validation']}",
             f"--model-dir={model_dir}",
         ]
-        procs.append(subprocess.Popen(argv, cwd=REPO, env=dict(env), stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(argv, cwd=REPO / "trainers", env=dict(env), stdout=subprocess.DEVNULL)
+        )
     try:
         assert [p.wait(timeout=120) for p in procs] == [0] * len(procs)
     finally:
@@ -282,7 +284,7 @@ def test_survivors_exit_on_their_own_when_a_peer_dies(tmp_path, data):
     procs = [
         subprocess.Popen(
             argv,
-            cwd=REPO,
+            cwd=REPO / "trainers",
             env={**base, "RANK": str(rank)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

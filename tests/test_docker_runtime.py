@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import JobError, SpecError
-from components.local import _docker
-from components.local._commands import pool_command
-from components.local._pools import parse_pools
-from components.local.executor import (
+from vtp.cli.main import main
+from vtp.errors import JobError, SpecError
+from vtp.local import _docker
+from vtp.local._commands import pool_command
+from vtp.local._pools import parse_pools
+from vtp.local.executor import (
     DockerUnavailable,
     Engine,
     JobState,
@@ -35,7 +36,6 @@ from components.local.executor import (
     runtime_from_env,
     select_runtime,
 )
-from pipelines.cli import main
 
 IMAGE = "us-central1-docker.pkg.dev/p/r/vtp-trainer:0.1.0"
 ENGINE = Engine(docker="/usr/local/bin/docker", version="test")

@@ -14,9 +14,9 @@ import pytest
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from kfp import dsl
 
-from components.errors import DataError, SpecError
-from components.evaluation import evaluate, evaluate_model
-from components.evaluation.metrics import MAX_ROC_POINTS, roc_points
+from vtp.components.evaluation import evaluate, evaluate_model
+from vtp.components.evaluation.metrics import MAX_ROC_POINTS, roc_points
+from vtp.errors import DataError, SpecError
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "data" / "breast_cancer.csv"
@@ -32,7 +32,7 @@ def train(tmp: Path, train_path: Path, model_dir: Path, *args: str) -> None:
     }
     proc = subprocess.run(
         [sys.executable, "-m", "trainer.task", *args],
-        cwd=REPO,
+        cwd=REPO / "trainers",
         env=env,
         capture_output=True,
         text=True,

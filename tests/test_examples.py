@@ -7,6 +7,7 @@ its trainer process and registry, the team's steps, the custom-job step's LOCAL 
 
 import functools
 import http.server
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -16,13 +17,23 @@ import yaml
 from kfp import compiler, components, dsl
 from kfp.dsl.yaml_component import YamlComponent
 
-from components import paths
-from components.local.registry import LocalModelRegistry
-from components.targets import VERTEX
-from examples import team_pipeline
-from pipelines.local_home import LocalHome
+from vtp import gcs as paths
+from vtp.components.targets import VERTEX
+from vtp.home import LocalHome
+from vtp.local.registry import LocalModelRegistry
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_example(name: str):
+    """An example script as a module (examples/ is not a package: they are run as scripts)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+team_pipeline = _load_example("team_pipeline")
 COMPILED = REPO / "compiled" / "components"
 
 
@@ -122,7 +133,7 @@ def test_compiled_training_pipeline_is_a_step_of_another_pipeline(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("e2e-examples")
-@pytest.mark.filterwarnings("ignore::components.custom_jobs.LocalRunNotice")
+@pytest.mark.filterwarnings("ignore::vtp.components.custom_jobs.LocalRunNotice")
 def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, monkeypatch):
     home = LocalHome(tmp_path / "home")
     monkeypatch.setenv(paths.HOME_ENV, str(home.root))  # run_local exports the home; restored

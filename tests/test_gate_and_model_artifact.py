@@ -5,11 +5,11 @@ import json
 import pytest
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 
-from components.errors import SpecError
-from components.models.container import check_model_dir, container_spec
-from components.models.gate import metric_gate
-from components.models.gating import gate
-from components.training import unmanaged_container_model
+from vtp.components.models.container import check_model_dir, container_spec
+from vtp.components.models.gate import metric_gate
+from vtp.components.models.gating import gate
+from vtp.components.training import unmanaged_container_model
+from vtp.errors import SpecError
 
 SKLEARN = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 

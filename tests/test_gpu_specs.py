@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.errors import SpecError
-from components.specs import (
+from vtp.cli.main import main
+from vtp.components.specs import (
     ACCELERATOR_TYPES,
     GPU_TYPES,
     MACHINE_GPUS,
@@ -18,8 +18,8 @@ from components.specs import (
     parse_worker_pool_specs,
     validate_worker_pool_specs,
 )
-from components.specs.machines import RETIRED_ACCELERATOR_TYPES
-from pipelines.cli import main
+from vtp.components.specs.machines import RETIRED_ACCELERATOR_TYPES
+from vtp.errors import SpecError
 
 IMAGE = "us-docker.pkg.dev/p/r/trainer:1"
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.dockerfiles import instructions
 
-from components.errors import SpecError, VtpError
-from components.local import _docker
-from pipelines import images
-from pipelines.cli import main
-from tests.test_trainer import instructions
+from vtp.cli.main import main
+from vtp.cloud import images
+from vtp.errors import SpecError, VtpError
+from vtp.local import _docker
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINER = REPO / "trainer"
+TRAINERS = REPO / "trainers"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 REGISTRY = "us-central1-docker.pkg.dev/my-project/my-repo"
 #: GPU frameworks whose build (wheel) is tied to one CUDA version.
@@ -71,11 +71,11 @@ def base_image(dockerfile: Path) -> str:
 def test_trainer_images_install_exactly_the_pinned_requirements(name):
     """The only install is `pip install -r requirements.txt`; every line there is pinned with
     `==`, cloudml-hypertune among them, and shared pins equal pyproject.toml's."""
-    dockerfile = TRAINER / name
+    dockerfile = TRAINERS / name
     assert pip_installs(dockerfile) == [["-r", "/app/trainer/requirements.txt"]]
     copies = [rest.split() for keyword, rest in instructions(dockerfile) if keyword == "COPY"]
-    assert ["trainer/requirements.txt", "/app/trainer/requirements.txt"] in copies
-    required = pins(TRAINER / "requirements.txt")
+    assert ["trainers/requirements.txt", "/app/trainer/requirements.txt"] in copies
+    required = pins(TRAINERS / "requirements.txt")
     assert "cloudml-hypertune" in required
     assert all(re.fullmatch(r"\d+(\.\d+)*(\.dev\d+)?", v) for v in required.values()), required
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -88,10 +88,10 @@ def test_trainer_images_install_exactly_the_pinned_requirements(name):
 def test_trainer_code_imports_only_what_the_image_installs():
     """Every third-party module imported anywhere under trainer/ (the COPY into both images)
     comes from a distribution pinned in requirements.txt."""
-    required = set(pins(TRAINER / "requirements.txt"))
+    required = set(pins(TRAINERS / "requirements.txt"))
     dists = importlib.metadata.packages_distributions()
     missing = {}
-    for path in TRAINER.rglob("*.py"):
+    for path in (TRAINERS / "trainer").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -106,7 +106,7 @@ def test_trainer_code_imports_only_what_the_image_installs():
                 owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
                 if not owners & required:
                     missing[f"{path.relative_to(REPO)}: {top}"] = sorted(owners)
-    assert not missing, f"imported but not in trainer/requirements.txt: {missing}"
+    assert not missing, f"imported but not in trainers/requirements.txt: {missing}"
 
 
 def test_every_image_runs_the_project_python():
@@ -114,8 +114,8 @@ def test_every_image_runs_the_project_python():
     both reference trainer images and any other trainer image) has the venv's Python."""
     requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
     assert f">={PYTHON}" in requires or f"=={PYTHON}" in requires or PYTHON in requires
-    dockerfiles = [REPO / "Dockerfile", *sorted(TRAINER.rglob("Dockerfile*"))]
-    assert {TRAINER / "Dockerfile", TRAINER / "Dockerfile.gpu"} <= set(dockerfiles)
+    dockerfiles = [REPO / "Dockerfile", *sorted(TRAINERS.rglob("Dockerfile*"))]
+    assert {TRAINERS / "Dockerfile", TRAINERS / "Dockerfile.gpu"} <= set(dockerfiles)
     for dockerfile in dockerfiles:
         base = base_image(dockerfile)
         runs = " ".join(rest for keyword, rest in instructions(dockerfile) if keyword == "RUN")
@@ -130,7 +130,7 @@ def test_gpu_image_base_matches_what_the_trainer_can_use():
     """The GPU image is nvidia/cuda (runtime + cuDNN) on an Ubuntu whose archive has the
     project's Python, in a venv first on PATH so the ENTRYPOINT's `python` is that one; the
     trainer pins no CUDA framework, so no framework build has to match the base's CUDA."""
-    dockerfile = TRAINER / "Dockerfile.gpu"
+    dockerfile = TRAINERS / "Dockerfile.gpu"
     match = re.fullmatch(
         r"nvidia/cuda:(\d+)\.(\d+)\.(\d+)-cudnn-runtime-ubuntu(\d+\.\d+)", base_image(dockerfile)
     )
@@ -141,12 +141,12 @@ def test_gpu_image_base_matches_what_the_trainer_can_use():
     assert "VIRTUAL_ENV=/opt/venv" in env and "PATH=/opt/venv/bin:$PATH" in env
     steps = instructions(dockerfile)
     assert ("ENTRYPOINT", '["python", "-m", "trainer.task"]') in steps
-    assert not CUDA_FRAMEWORKS & set(pins(TRAINER / "requirements.txt"))
+    assert not CUDA_FRAMEWORKS & set(pins(TRAINERS / "requirements.txt"))
 
 
 def test_component_image_installs_the_project_with_its_pins():
     """The root Dockerfile copies what `pip install .` needs (pyproject, its readme, every
-    package `packages.find` includes) and installs nothing else, unpinned pip included."""
+    folder a package is mapped from) and installs nothing else, unpinned pip included."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     steps = instructions(REPO / "Dockerfile")
     assert base_image(REPO / "Dockerfile") == f"python:{PYTHON}-slim"
@@ -156,8 +156,9 @@ def test_component_image_installs_the_project_with_its_pins():
         if keyword == "COPY"
         for source in rest.split()[:-1]
     }
-    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert {"pyproject.toml", project["project"]["readme"], *packages} <= copied
+    setuptools = project["tool"]["setuptools"]
+    roots = {*setuptools["package-dir"].values(), "vtp"}  # every folder a package comes from
+    assert {"pyproject.toml", project["project"]["readme"], *roots} <= copied
     assert pip_installs(REPO / "Dockerfile") == [["."]]
     assert all("==" in dep for dep in project["project"]["dependencies"])
 
@@ -178,7 +179,7 @@ def test_dockerignore_keeps_local_state_out_and_the_sources_in():
     for local in (".venv/bin/python", ".vtp/registry.db", ".git/HEAD", "x/__pycache__/a.pyc"):
         assert ignored(local), local
     sources = []
-    for dockerfile in (REPO / "Dockerfile", TRAINER / "Dockerfile", TRAINER / "Dockerfile.gpu"):
+    for dockerfile in (REPO / "Dockerfile", TRAINERS / "Dockerfile", TRAINERS / "Dockerfile.gpu"):
         for keyword, rest in instructions(dockerfile):
             if keyword == "COPY":
                 sources += rest.split()[:-1]
@@ -269,7 +270,7 @@ def test_docker_plan_builds_every_tag_then_pushes_each():
     assert plan.uris == {"trainer": trainer, "components": components}
     build = ["docker", "build", "--platform", "linux/amd64", "-f"]
     assert [c.argv for c in plan.commands] == [
-        [*build, f"{REPO}/trainer/Dockerfile", "-t", trainer[0], "-t", trainer[1], str(REPO)],
+        [*build, f"{REPO}/trainers/Dockerfile", "-t", trainer[0], "-t", trainer[1], str(REPO)],
         [*build, f"{REPO}/Dockerfile", "-t", components[0], "-t", components[1], str(REPO)],
         ["docker", "push", trainer[0]],
         ["docker", "push", trainer[1]],
@@ -307,7 +308,7 @@ def test_cloud_build_plan_one_config_for_every_image_and_tag(tmp_path):
     assert parsed["steps"][1]["args"] == [
         "build",
         "-f",
-        "trainer/Dockerfile.gpu",
+        "trainers/Dockerfile.gpu",
         "-t",
         f"{REGISTRY}/vtp-trainer-gpu:0.1.0",
         "-t",
@@ -351,7 +352,7 @@ def test_dry_run_prints_the_exact_commands_and_runs_nothing(capsys, tmp_path):
     assert code == 0
     tags = images.image_tags(REPO)
     uris = [f"{REGISTRY}/vtp-trainer:{t}" for t in tags]
-    build = ["docker", "build", "--platform", "linux/amd64", "-f", f"{REPO}/trainer/Dockerfile"]
+    build = ["docker", "build", "--platform", "linux/amd64", "-f", f"{REPO}/trainers/Dockerfile"]
     for uri in uris:
         build += ["-t", uri]
     expected = [shlex.join([*build, str(REPO)]), *(shlex.join(["docker", "push", u]) for u in uris)]
@@ -415,7 +416,7 @@ def test_help_has_examples(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--registry us-central1-docker.pkg.dev/PROJECT/REPO" in out
-    assert "trainer-gpu   trainer/Dockerfile.gpu" in out
+    assert "trainer-gpu   trainers/Dockerfile.gpu" in out
 
 
 def test_summary_lists_the_uris_and_how_to_use_them():

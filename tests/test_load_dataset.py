@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from standins.gcs import gcs_emulator
 
-from components.data.splitting import SPLITS, SplitSummary, hash_keys, split_dataset
-from components.errors import DataError
-from tests.standins.gcs import gcs_emulator
+from vtp.components.data.splitting import SPLITS, SplitSummary, hash_keys, split_dataset
+from vtp.errors import DataError
 
 CITIES = np.array(["Lisbon", "Oslo", "Quito", "Accra", "Hanoi", "Lima"])
 
@@ -126,7 +126,7 @@ def test_same_split_across_runs_block_sizes_and_formats(tmp_path):
 
 def test_split_hash_is_pinned():
     """The assignment is part of the contract: these values must never change."""
-    from components.data.splitting import _Assigner
+    from vtp.components.data.splitting import _Assigner
 
     batch = pa.record_batch({"k": pa.array([f"user-{i}" for i in range(24)])})
     by_index = _Assigner((0.8, 0.1, 0.1), 42, None).assign(batch, 0)
@@ -367,7 +367,7 @@ def test_gcs_uri_through_the_storage_api(tmp_path, gcs_bucket):
 def test_component_python_func_writes_splits_and_metadata(tmp_path):
     from kfp import dsl
 
-    from components.data import load_dataset
+    from vtp.components.data import load_dataset
 
     src = write(make_table(5_000), tmp_path / "d.csv", "csv")
     arts = {s: dsl.Dataset(name=s, uri=str(tmp_path / "arts" / s)) for s in SPLITS}
@@ -390,7 +390,7 @@ def test_component_python_func_writes_splits_and_metadata(tmp_path):
 def test_component_runs_through_kfp_local(tmp_path):
     from kfp import local
 
-    from components.data import load_dataset
+    from vtp.components.data import load_dataset
 
     src = write(make_table(2_000), tmp_path / "d.jsonl", "jsonl")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))

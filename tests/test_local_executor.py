@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from components.errors import JobError, SpecError
-from components.local._pools import parse_pools, parse_timeout
-from components.local.executor import (
+from vtp.errors import JobError, SpecError
+from vtp.local._pools import parse_pools, parse_timeout
+from vtp.local.executor import (
     JobState,
     LocalJob,
     LocalJobFailed,
@@ -391,7 +391,7 @@ DRIVER = """
 import sys
 sys.path.insert(0, {repo!r})
 from pathlib import Path
-from components.local.executor import LocalJob, run_local_job
+from vtp.local.executor import LocalJob, run_local_job
 job = LocalJob("driven", [{pool!r}])
 run_local_job(job, work_dir=Path({tmp!r}) / "work", gcs_root=Path({tmp!r}) / "gcs",
               image_commands={{}}, log=lambda line: None)

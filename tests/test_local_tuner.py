@@ -18,9 +18,7 @@ import psutil
 import pytest
 from google.cloud.aiplatform_v1.types import Trial
 
-from components.errors import SpecError
-from components.local.tuner import TuningJobFailed, failure_limit, run_local_study
-from components.tuning.study import (
+from vtp.components.tuning.study import (
     CategoricalParameter,
     DiscreteParameter,
     DoubleParameter,
@@ -28,6 +26,8 @@ from components.tuning.study import (
     MetricSpec,
     StudySpec,
 )
+from vtp.errors import SpecError
+from vtp.local.tuner import TuningJobFailed, failure_limit, run_local_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPO = Path(__file__).resolve().parents[1]
@@ -311,8 +311,8 @@ def test_invalid_jobs_are_refused_before_any_trial(tmp_path, trainer):
 STUDY_MAIN = """
 import sys
 from pathlib import Path
-from components.local.tuner import run_local_study
-from components.tuning.study import DoubleParameter, MetricSpec, StudySpec
+from vtp.local.tuner import run_local_study
+from vtp.components.tuning.study import DoubleParameter, MetricSpec, StudySpec
 
 job_dir, gcs, script, dumps = sys.argv[1:]
 pool = {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,

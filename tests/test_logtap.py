@@ -2,7 +2,7 @@
 
 import io
 
-from pipelines.logtap import LogTap
+from vtp.local.logtap import LogTap
 
 
 def _events(text: str):

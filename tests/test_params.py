@@ -2,11 +2,12 @@
 
 import pytest
 
-from components.errors import SpecError
-from components.targets import LOCAL
-from pipelines import params, training
-from pipelines.cli import main
-from pipelines.params import ParameterError
+from vtp import params
+from vtp.cli.main import main
+from vtp.components.targets import LOCAL
+from vtp.errors import SpecError
+from vtp.params import ParameterError
+from vtp.pipelines import training
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_malformed_assignment_and_missing_file(tmp_path):
 
 
 def test_cli_reports_a_broken_params_file_and_an_unknown_pipeline(tmp_path, capsys):
-    from pipelines.cli import main
+    from vtp.cli.main import main
 
     broken = tmp_path / "broken.yaml"
     broken.write_text("a: [1,\n")
@@ -136,8 +137,8 @@ def test_cli_run_without_local_explains(capsys):
 
 
 def test_tuning_study_is_validated_before_a_run():
-    from components.targets import LOCAL as local_target
-    from pipelines import tuning
+    from vtp.components.targets import LOCAL as local_target
+    from vtp.pipelines import tuning
 
     pipe = tuning.build(local_target)
     ok = params.effective(pipe, {"project": "p"})
@@ -151,7 +152,7 @@ def test_tuning_study_is_validated_before_a_run():
 
 
 def test_hyperparameters_must_be_a_mapping_of_simple_values():
-    from components.training.payload import hyperparameter_args
+    from vtp.components.training.payload import hyperparameter_args
 
     assert hyperparameter_args({"max_iter": 64.0, "lr": 0.1}) == ["--lr=0.1", "--max-iter=64"]
     with pytest.raises(SpecError, match=r"hyperparameters must be a mapping .*, got \[1, 2\]"):

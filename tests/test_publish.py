@@ -16,10 +16,10 @@ import pytest
 import requests
 from kfp.registry import RegistryClient
 from kfp.registry.registry_client import DEFAULT_REGISTRY_CONTEXT
+from standins.artifact_registry import ArtifactRegistryStandIn
 
-from pipelines import catalog
-from pipelines.cli import main
-from tests.standins.artifact_registry import ArtifactRegistryStandIn
+from vtp import catalog
+from vtp.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled" / "pipelines"
@@ -286,7 +286,7 @@ def test_artifact_registry_without_credentials_fails_cleanly(tmp_path):
         VTP_LOCATION="europe-west4",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "publish", "training", "--repository", REPOSITORY],
+        [sys.executable, "-m", "vtp", "publish", "training", "--repository", REPOSITORY],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import RegistryError
-from components.local.registry import LocalModelRegistry, ModelVersion
-from components.local.registry_format import format_model_details, format_models_table
-from components.local.registry_schema import SCHEMA_VERSION
+from vtp.errors import RegistryError
+from vtp.local.registry import LocalModelRegistry, ModelVersion
+from vtp.local.registry_format import format_model_details, format_models_table
+from vtp.local.registry_schema import SCHEMA_VERSION
 
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 SPEC = {"imageUri": IMAGE}
@@ -510,7 +510,7 @@ def test_unusable_database_is_refused(tmp_path: Path, db: Path, reg: LocalModelR
 
 def test_import_stays_light():
     code = (
-        "import sys, components.local.registry; "
+        "import sys, vtp.local.registry; "
         "print(sorted(m for m in sys.modules if m.startswith(('kfp', 'google.cloud.'))))"
     )
     out = subprocess.run(

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from components.errors import SpecError
-from pipelines import cron, schedules
+from vtp.cloud import cron, schedules
+from vtp.errors import SpecError
 
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
@@ -96,7 +96,7 @@ def test_a_window_without_fire_times_is_refused():
 
 
 def test_schedule_references():
-    from pipelines.vertex_client import Target
+    from vtp.cloud.vertex_client import Target
 
     where = Target("p", "europe-west4")
     assert schedules.resource_name("123", where) == (
@@ -125,7 +125,7 @@ NETWORK = "projects/123456789012/global/networks/vpc"
 @pytest.fixture
 def vertex(monkeypatch):
     """The Vertex AI stand-in on loopback, `vtp` pointed at it."""
-    from tests.standins.vertex_api import VertexStandIn
+    from standins.vertex_api import VertexStandIn
 
     for name in ("GOOGLE_CLOUD_PROJECT", "VTP_LOCATION"):
         monkeypatch.delenv(name, raising=False)
@@ -135,7 +135,7 @@ def vertex(monkeypatch):
 
 
 def vtp(*args: str) -> int:
-    from pipelines.cli import main
+    from vtp.cli.main import main
 
     return main(["schedule", *args, "--project", "p"])
 
@@ -261,7 +261,7 @@ def test_list_pause_resume_delete(vertex, capsys):
 
 
 def test_a_resource_name_carries_its_project_and_location(vertex, capsys):
-    from pipelines.cli import main
+    from vtp.cli.main import main
 
     assert create("--cron", "0 3 * * *") == 0
     name = capsys.readouterr().out.splitlines()[0].split()[-1]
@@ -346,8 +346,9 @@ def test_schedule_of_a_registry_template_version(vertex, capsys):
     """Adds `tests.standins.artifact_registry.ArtifactRegistryStandIn` (the template registry)."""
     from pathlib import Path
 
-    from pipelines import templates
-    from tests.standins.artifact_registry import ArtifactRegistryStandIn
+    from standins.artifact_registry import ArtifactRegistryStandIn
+
+    from vtp.cloud import templates
 
     compiled = Path(__file__).resolve().parents[1] / "compiled/pipelines/training.yaml"
     with ArtifactRegistryStandIn() as registry:

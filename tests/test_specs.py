@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import SpecError
-from components.specs import (
+from vtp.components.specs import (
     ACCELERATOR_TYPES,
     STRATEGIES,
     ContainerSpec,
@@ -27,7 +26,8 @@ from components.specs import (
     validate_worker_pool_specs,
     worker_pool_from_dict,
 )
-from components.specs.machines import RETIRED_ACCELERATOR_TYPES
+from vtp.components.specs.machines import RETIRED_ACCELERATOR_TYPES
+from vtp.errors import SpecError
 
 IMAGE = "us-docker.pkg.dev/p/r/trainer:1"
 
@@ -265,7 +265,7 @@ def test_import_does_not_load_aiplatform():
         check=True,
     )
     assert "google.cloud.aiplatform" not in out.stderr
-    assert "components.specs" in out.stderr
+    assert "vtp.components.specs" in out.stderr
 
 
 # --- one refusal per rule -----------------------------------------------------------------------

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 from kfp import compiler, dsl
+from standins.gcs import gcs_emulator
+from standins.vertex_api import VertexStandIn
 
-from pipelines.cli import main
-from tests.standins.gcs import gcs_emulator
-from tests.standins.vertex_api import VertexStandIn
+from vtp.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = "runner@p.iam.gserviceaccount.com"
@@ -325,8 +325,9 @@ def test_loopback_submit_refuses_what_would_reach_google(vertex, tiny_yaml, caps
 
 
 def test_registry_template_sets_template_uri_and_version(vertex, capsys):
-    from pipelines import templates
-    from tests.standins.artifact_registry import ArtifactRegistryStandIn
+    from standins.artifact_registry import ArtifactRegistryStandIn
+
+    from vtp.cloud import templates
 
     with ArtifactRegistryStandIn() as registry:
         host = registry.host_for("p", "pipelines")
@@ -349,7 +350,7 @@ def test_ctrl_c_while_waiting_cancels_the_run_and_exits_130(vertex, tiny_yaml):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "pipelines.cli", "submit", str(tiny_yaml)),
+            *(sys.executable, "-m", "vtp", "submit", str(tiny_yaml)),
             *("--param", "count=1", "--project", "p", "--service-account", RUNNER),
             *("--pipeline-root", "gs://vtp-sig/r", "--wait", "--poll-interval", "0.05"),
         ],

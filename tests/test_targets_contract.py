@@ -3,7 +3,7 @@ optionality, compared on the compiled IR (what a pipeline is built against)."""
 
 import pytest
 
-from components.targets import LOCAL, VERTEX
+from vtp.components.targets import LOCAL, VERTEX
 
 
 def _interface(op) -> dict:

@@ -11,16 +11,17 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from standins.artifact_registry import ArtifactRegistryStandIn
 
-from components.errors import SpecError, VtpError
-from pipelines import catalog, publish
-from pipelines.templates import (
+from vtp import catalog
+from vtp.cloud import publish
+from vtp.cloud.templates import (
     RegistryRequestError,
     ResolvedTemplate,
     TemplateNotFound,
     resolve_template,
 )
-from tests.standins.artifact_registry import ArtifactRegistryStandIn
+from vtp.errors import SpecError, VtpError
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled" / "pipelines"

@@ -13,12 +13,13 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
+from support.dockerfiles import instructions
 
 from trainer import TrainerError, data
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "data" / "breast_cancer.csv"
-TRAINER = REPO / "trainer"
+TRAINERS = REPO / "trainers"
 FEATURES = [c for c in pd.read_csv(CSV, nrows=0).columns if c not in ("id", "target")]
 CONTRACT_VARS = ("AIP_", "CLOUD_ML_", "CLUSTER_SPEC", "TF_CONFIG", "VTP_GCS_ROOT")
 
@@ -30,7 +31,7 @@ def run_trainer(tmp: Path, *args: str, **env_vars: str) -> subprocess.CompletedP
     env.update(env_vars)
     return subprocess.run(
         [sys.executable, "-m", "trainer.task", *args],
-        cwd=REPO,
+        cwd=REPO / "trainers",
         env=env,
         capture_output=True,
         text=True,
@@ -231,22 +232,6 @@ def test_bad_input_exits_non_zero(tmp_path, args, code, message):
 # Dockerfiles ---------------------------------------------------------------------------------
 
 
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """`(INSTRUCTION, arguments)` pairs, continuation lines joined, comments dropped."""
-    out, buf = [], ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        keyword, _, rest = (buf + line).partition(" ")
-        out.append((keyword.upper(), rest.strip()))
-        buf = ""
-    return out
-
-
 def requirement_names(path: Path) -> set[str]:
     names = set()
     for line in path.read_text().splitlines():
@@ -282,8 +267,8 @@ def installed_packages(dockerfile: Path) -> set[str]:
 
 @pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.gpu"])
 def test_dockerfile_installs_the_requirements(name):
-    dockerfile = TRAINER / name
-    required = requirement_names(TRAINER / "requirements.txt")
+    dockerfile = TRAINERS / name
+    required = requirement_names(TRAINERS / "requirements.txt")
     assert {"scikit-learn", "pandas", "pyarrow", "joblib", "cloudml-hypertune"} <= required
     installed = installed_packages(dockerfile)
     assert "cloudml-hypertune" in installed
@@ -291,7 +276,7 @@ def test_dockerfile_installs_the_requirements(name):
     steps = instructions(dockerfile)
     entrypoint = [json.loads(rest) for keyword, rest in steps if keyword == "ENTRYPOINT"]
     assert entrypoint == [["python", "-m", "trainer.task"]]
-    assert ("COPY", "trainer/ /app/trainer/") in steps
+    assert ("COPY", "trainers/trainer/ /app/trainer/") in steps
     base = next(rest for keyword, rest in steps if keyword == "FROM")
     if name == "Dockerfile":
         assert base == "python:3.11-slim"
@@ -303,7 +288,7 @@ def test_dockerfile_installs_the_requirements(name):
 def test_requirements_are_pinned():
     lines = [
         line.strip()
-        for line in (TRAINER / "requirements.txt").read_text().splitlines()
+        for line in (TRAINERS / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", line) for line in lines)
@@ -315,7 +300,7 @@ def test_requirements_match_the_project_pins():
     project_pins = dict(dep.split("==", 1) for dep in project if "==" in dep)
     trainer_pins = dict(
         line.split("==", 1)
-        for line in (TRAINER / "requirements.txt").read_text().splitlines()
+        for line in (TRAINERS / "requirements.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
     shared = set(project_pins) & set(trainer_pins)

@@ -15,24 +15,14 @@ import joblib
 import pandas as pd
 import psutil
 import pytest
+from support.cli import run_vtp as _vtp
 
-from components.local.registry import LocalModelRegistry
-from pipelines.local_home import LocalHome
-from pipelines.local_run import RunFailed, run_pipeline
+from vtp.home import LocalHome
+from vtp.local.registry import LocalModelRegistry
+from vtp.local.run import RunFailed, run_pipeline
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _vtp(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args, "--home", str(home)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def _trainers(home: Path) -> list[psutil.Process]:
@@ -148,7 +138,7 @@ def test_interrupted_run_stops_the_trainer_and_exits_130(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.cli",
+            "vtp",
             "run",
             "training",
             "--local",

@@ -12,9 +12,8 @@ from google.cloud import aiplatform_v1
 from google_cloud_pipeline_components.v1.hyperparameter_tuning_job.utils import serialize_metrics
 from kfp.dsl import HTML, Markdown
 
-from components.errors import SpecError
-from components.tuning import svg_plot
-from components.tuning.ops import (
+from vtp.components.tuning import svg_plot
+from vtp.components.tuning.ops import (
     best_trial_model_dir,
     get_best_hyperparameters,
     get_best_trial,
@@ -22,9 +21,9 @@ from components.tuning.ops import (
     is_metric_beyond_threshold,
     trials_report,
 )
-from components.tuning.report import build_report, render_html, render_markdown
-from components.tuning.selection import parse_study_metrics
-from components.tuning.study import (
+from vtp.components.tuning.report import build_report, render_html, render_markdown
+from vtp.components.tuning.selection import parse_study_metrics
+from vtp.components.tuning.study import (
     CategoricalParameter,
     DiscreteParameter,
     DoubleParameter,
@@ -32,7 +31,8 @@ from components.tuning.study import (
     MetricSpec,
     StudySpec,
 )
-from components.tuning.trials import NoSucceededTrialError, trial_to_json
+from vtp.components.tuning.trials import NoSucceededTrialError, trial_to_json
+from vtp.errors import SpecError
 
 STUDY = StudySpec(
     [MetricSpec("auc", "MAXIMIZE"), MetricSpec("loss", "MINIMIZE")],

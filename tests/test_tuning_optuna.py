@@ -8,8 +8,7 @@ import statistics
 import optuna
 import pytest
 
-from components.errors import SpecError, VtpError
-from components.tuning.optuna_space import (
+from vtp.components.tuning.optuna_space import (
     MAX_GRID_POINTS,
     StudyGridSampler,
     direction,
@@ -18,7 +17,7 @@ from components.tuning.optuna_space import (
     sampler_for,
     suggest,
 )
-from components.tuning.study import (
+from vtp.components.tuning.study import (
     CategoricalParameter,
     ConditionalParameter,
     DiscreteParameter,
@@ -27,6 +26,7 @@ from components.tuning.study import (
     MetricSpec,
     StudySpec,
 )
+from vtp.errors import SpecError, VtpError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

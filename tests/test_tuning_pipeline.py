@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from components.local.registry import LocalModelRegistry
-from pipelines.local_home import LocalHome
-from pipelines.local_run import run_pipeline
+from vtp.home import LocalHome
+from vtp.local.registry import LocalModelRegistry
+from vtp.local.run import run_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e-tuning")]
 NAME = "breast-cancer-classifier"
@@ -58,7 +58,7 @@ def test_first_model_then_champion_keeps_then_challenger_wins_with_retrain(tmp_p
         ],
         check=True,
         capture_output=True,
-        cwd=REPO,
+        cwd=REPO / "trainers",
         env={**os.environ, "CLOUD_ML_HP_METRIC_FILE": str(tmp_path / "weak.metrics")},
     )
     registry.upload(

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import SpecError
-from components.tuning.study import (
+from vtp.components.tuning.study import (
     ALGORITHMS,
     GOALS,
     MEASUREMENT_SELECTIONS,
@@ -26,6 +25,7 @@ from components.tuning.study import (
     TuningJobSpec,
     from_sdk,
 )
+from vtp.errors import SpecError
 
 ACC = MetricSpec("accuracy", "MAXIMIZE")
 LOSS = MetricSpec("loss", "MINIMIZE")
@@ -406,7 +406,7 @@ def test_tables_match_aiplatform_v1_enums():
 
 def test_import_does_not_load_aiplatform():
     modules = ["study", "trials", "hypertune_file"]
-    code = "; ".join(f"import components.tuning.{m}" for m in modules)
+    code = "; ".join(f"import vtp.components.tuning.{m}" for m in modules)
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
     )

@@ -8,10 +8,9 @@ import math
 import hypertune
 import pytest
 
-from components.errors import DataError, SpecError
-from components.tuning.hypertune_file import Report, final_measurement, read_reports
-from components.tuning.study import DoubleParameter, MetricSpec, StudySpec
-from components.tuning.trials import (
+from vtp.components.tuning.hypertune_file import Report, final_measurement, read_reports
+from vtp.components.tuning.study import DoubleParameter, MetricSpec, StudySpec
+from vtp.components.tuning.trials import (
     STATES,
     NoSucceededTrialError,
     apply_hyperparameters,
@@ -23,6 +22,7 @@ from components.tuning.trials import (
     trial_state,
     trial_to_json,
 )
+from vtp.errors import DataError, SpecError
 
 # --- hypertune metrics file ---------------------------------------------------------------------
 

@@ -9,20 +9,20 @@ import joblib
 import pandas as pd
 import pytest
 from google.cloud.aiplatform_v1.types import HyperparameterTuningJob, Trial
+from standins.vertex_api import VertexStandIn
 
-from components.errors import SpecError
-from components.tuning import get_trials as vertex_get_trials
-from components.tuning.get_trials import api_endpoint, read_trials, tuning_job_name
-from components.twins.get_trials import get_trials as local_get_trials
-from components.twins.tuning_job import hyperparameter_tuning_job
-from components.twins.tuning_job_runtime import launcher_payload, validate_tuning_job
-from tests.standins.vertex_api import VertexStandIn
+from vtp.components.tuning import get_trials as vertex_get_trials
+from vtp.components.tuning.get_trials import api_endpoint, read_trials, tuning_job_name
+from vtp.errors import SpecError
+from vtp.local.twins.get_trials import get_trials as local_get_trials
+from vtp.local.twins.tuning_job import hyperparameter_tuning_job
+from vtp.local.twins.tuning_job_runtime import launcher_payload, validate_tuning_job
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = {
     "machine_spec": {"machine_type": "n1-standard-4"},
     "replica_count": 1,
-    "container_spec": {"image_uri": "trainer", "command": ["python", "-m", "trainer.task"]},
+    "container_spec": {"image_uri": "vtp-trainer", "command": ["python", "-m", "trainer.task"]},
 }
 
 

@@ -11,10 +11,10 @@ from google_cloud_pipeline_components.types.artifact_types import (
     VertexModel,
 )
 
-from components.errors import SpecError
-from components.local.registry import LocalModelRegistry
-from components.twins import custom_training_job, model_upload
-from components.twins.custom_job_runtime import launcher_payload, validate_custom_job
+from vtp.errors import SpecError
+from vtp.local.registry import LocalModelRegistry
+from vtp.local.twins import custom_training_job, model_upload
+from vtp.local.twins.custom_job_runtime import launcher_payload, validate_custom_job
 
 POOL = {
     "machine_spec": {"machine_type": "n1-standard-4"},
@@ -163,7 +163,9 @@ def test_upload_twin_needs_a_model_and_writes_nothing_without_one(tmp_path, monk
 
 
 def test_components_import_without_dsl_component_inside_a_running_component():
-    code = "import components.training, components.twins, components.models.gate; print('ok')"
+    code = (
+        "import vtp.components.training, vtp.local.twins, vtp.components.models.gate; print('ok')"
+    )
     env = {"_KFP_RUNTIME": "true", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "ok", out.stderr

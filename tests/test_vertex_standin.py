@@ -18,9 +18,8 @@ import requests
 import yaml
 from google.api_core import exceptions
 from google.cloud import aiplatform, aiplatform_v1
-
-from tests.standins.gcs import gcs_emulator
-from tests.standins.vertex_api import VertexStandIn
+from standins.gcs import gcs_emulator
+from standins.vertex_api import VertexStandIn
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "compiled" / "pipelines" / "training.yaml"
 SPEC = yaml.safe_load(TEMPLATE.read_text())

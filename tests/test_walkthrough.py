@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cli import main
+from vtp.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "laptop-to-vertex.md"
@@ -173,7 +173,7 @@ def test_step_1_local_run_trains_and_registers_the_model(tmp_path):
     walk = Walkthrough(steps={"run"})
     argv = ["run", "training", "--local"]
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *argv],
+        [sys.executable, "-m", "vtp", *argv],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -210,10 +210,11 @@ def test_steps_2_to_7_compile_check_images_publish_submit_schedule(workdir, monk
     """From `vtp compile` to a paused and resumed schedule, in the doc's order. The template
     Vertex AI receives (run and schedule) is the file compiled in step 4: its sha256 is the
     version the requests name, and the spec they carry is that file's."""
-    from components.local._docker import engine_problem
-    from tests.standins.artifact_registry import ArtifactRegistryStandIn
-    from tests.standins.gcs import gcs_emulator
-    from tests.standins.vertex_api import VertexStandIn
+    from standins.artifact_registry import ArtifactRegistryStandIn
+    from standins.gcs import gcs_emulator
+    from standins.vertex_api import VertexStandIn
+
+    from vtp.local._docker import engine_problem
 
     walk = Walkthrough(steps=STEPS - {"run"})
 

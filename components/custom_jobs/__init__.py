@@ -6,13 +6,13 @@ VERTEX the component runs as a CustomJob; on LOCAL it runs as itself through kfp
 the same inputs and outputs.
 """
 
-from components.custom_jobs.factory import (
+from vtp.components.custom_jobs.factory import (
     LOCAL_CUSTOM_JOB_FROM_COMPONENT,
     VERTEX_CUSTOM_JOB_FROM_COMPONENT,
     CustomJobFromComponent,
 )
-from components.custom_jobs.local_variant import LocalRunNotice
-from components.custom_jobs.request import CustomJobRequest, custom_job_request
+from vtp.components.custom_jobs.local_variant import LocalRunNotice
+from vtp.components.custom_jobs.request import CustomJobRequest, custom_job_request
 
 __all__ = [
     "LOCAL_CUSTOM_JOB_FROM_COMPONENT",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from components.custom_jobs.request import PERSISTENT_RESOURCE_PLACEHOLDER, custom_job_request
+from vtp.components.custom_jobs.request import PERSISTENT_RESOURCE_PLACEHOLDER, custom_job_request
 
 
 class CustomJobFromComponent:
@@ -72,7 +72,7 @@ class CustomJobFromComponent:
         vertex = create_custom_training_job_from_component(component_spec, **request.gcpc_options)
         if not self.local:
             return vertex
-        from components.custom_jobs.local_variant import local_variant
+        from vtp.components.custom_jobs.local_variant import local_variant
 
         return local_variant(vertex, component_spec, request)
 

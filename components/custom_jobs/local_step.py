@@ -22,10 +22,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from components.errors import VtpError
-from components.local._pools import Pool, parse_pools, snake_keys
-from components.local.replica_env import output_dirs, plan_replicas, replica_env
-from components.paths import GCS_ROOT_ENV, HOME_ENV, local_gcs_root, vtp_home
+from vtp.errors import VtpError
+from vtp.gcs import GCS_ROOT_ENV, HOME_ENV, local_gcs_root, vtp_home
+from vtp.local._pools import Pool, parse_pools, snake_keys
+from vtp.local.replica_env import output_dirs, plan_replicas, replica_env
 
 NO_RESOURCES = json.dumps({"resources": []})
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import warnings
 
-from components import config
-from components.custom_jobs.request import CustomJobRequest, container_of
-from components.errors import SpecError
+from vtp import defaults as config
+from vtp.components.custom_jobs.request import CustomJobRequest, container_of
+from vtp.errors import SpecError
 
 #: Input defaults kfp.local cannot resolve, and what the LOCAL variant uses instead.
 LOCAL_DEFAULTS = {
@@ -24,7 +24,7 @@ LOCAL_DEFAULTS = {
     "persistent_resource_id": "",
 }
 #: Runs before the component's own command; `python3` becomes this interpreter locally.
-LAUNCHER = ["python3", "-m", "components.custom_jobs.local_step", "--"]
+LAUNCHER = ["python3", "-m", "vtp.components.custom_jobs.local_step", "--"]
 #: GCPC writes the executor input placeholder of the payload this way; kfp.local refuses any
 #: `{{$.json_escape...}}` text, also inside an input's value, so the LOCAL default has `{{$}}`.
 JSON_ESCAPED_EXECUTOR_INPUT = "{{$.json_escape[1]}}"
@@ -82,8 +82,8 @@ def local_variant(vertex, component_spec, request: CustomJobRequest):
 
 def _notify_once(request: CustomJobRequest) -> None:
     """Warns (once per process and message) when the job asks for what a local run lacks."""
-    from components.custom_jobs.local_step import resource_notice
-    from components.local._pools import parse_pools
+    from vtp.components.custom_jobs.local_step import resource_notice
+    from vtp.local._pools import parse_pools
 
     notice = resource_notice(parse_pools(request.worker_pool_specs), request.display_name)
     if notice and notice not in _notified:

@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from components.errors import SpecError
-from components.specs import (
+from vtp.components.specs import (
     STRATEGIES,
     ContainerSpec,
     CustomJobSpec,
@@ -26,7 +25,8 @@ from components.specs import (
     Scheduling,
     WorkerPoolSpec,
 )
-from components.specs._validate import check_int, check_str, json_fields, json_list
+from vtp.components.specs._validate import check_int, check_str, json_fields, json_list
+from vtp.errors import SpecError
 
 #: GCPC's `persistent_resource_id` default: the PipelineJob's persistent resource, if any.
 PERSISTENT_RESOURCE_PLACEHOLDER = "{{$.pipeline_persistent_resource_id}}"
@@ -246,7 +246,7 @@ def _check_psc(config: object, network: object) -> None:
         raise SpecError(
             "psc_interface_config", config, f"must be unset when network is set ({network!r})"
         )
-    from components.specs._proto import check_message
+    from vtp.components.specs._proto import check_message
 
     if not isinstance(config, Mapping):
         raise SpecError("psc_interface_config", config, "must be a dict (PscInterfaceConfig)")

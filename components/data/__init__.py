@@ -1,5 +1,5 @@
 """Dataset components: load a source and split it into train, validation and test."""
 
-from components.data.load_dataset import load_dataset
+from vtp.components.data.load_dataset import load_dataset
 
 __all__ = ["load_dataset"]

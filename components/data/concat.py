@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.errors import DataError
+from vtp.errors import DataError
 
 
 def concat_parquet(paths: list[str], out_path: str) -> int:

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from kfp.dsl import Dataset, Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -40,7 +40,7 @@ def load_dataset(
     """
     from collections import namedtuple
 
-    from components.data.splitting import split_dataset
+    from vtp.components.data.splitting import split_dataset
 
     summary = split_dataset(
         source,

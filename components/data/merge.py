@@ -2,14 +2,14 @@
 
 from kfp.dsl import Dataset, Input, Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
 def merge_datasets(first: Input[Dataset], second: Input[Dataset], merged: Output[Dataset]) -> int:
     """Streams `first` then `second` into `merged` (same columns, any order); returns rows."""
-    from components.data.concat import concat_parquet
-    from components.paths import to_local_path
+    from vtp.components.data.concat import concat_parquet
+    from vtp.gcs import to_local_path
 
     rows = concat_parquet([to_local_path(first.uri), to_local_path(second.uri)], merged.path)
     merged.metadata.update(

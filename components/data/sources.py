@@ -21,8 +21,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from components.errors import DataError
-from components.paths import GCS_ROOT_ENV, gcs_root, gcs_to_mount, is_gcs_uri, mount_to_gcs
+from vtp.errors import DataError
+from vtp.gcs import GCS_ROOT_ENV, gcs_root, gcs_to_mount, is_gcs_uri, mount_to_gcs
 
 FORMATS = ("csv", "parquet", "jsonl")
 _FORMAT_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from components.data.sources import (
+from vtp.components.data.sources import (
     SourceFile,
     infer_schema,
     iter_record_batches,
@@ -31,8 +31,8 @@ from components.data.sources import (
     resolve_format,
     schema_mismatch,
 )
-from components.errors import DataError
-from components.paths import to_local_path
+from vtp.errors import DataError
+from vtp.gcs import to_local_path
 
 SPLITS = ("train", "validation", "test")
 #: Bytes of CSV / JSON Lines text parsed per record batch (pyarrow's own default).

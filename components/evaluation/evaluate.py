@@ -5,7 +5,7 @@ from typing import NamedTuple
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -35,8 +35,8 @@ def evaluate_model(
     """
     import collections
 
-    from components.evaluation import metrics as core
-    from components.paths import to_local_path
+    from vtp.components.evaluation import metrics as core
+    from vtp.gcs import to_local_path
 
     result = core.evaluate(
         model_dir=to_local_path(model.uri),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from components.errors import DataError, SpecError
+from vtp.errors import DataError, SpecError
 
 if TYPE_CHECKING:  # pandas and scikit-learn load lazily: compiling a pipeline needs neither
     import pandas as pd

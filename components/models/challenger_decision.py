@@ -3,7 +3,7 @@
 Both return a single value, so `dsl.If(task.output == "challenger")` runs under kfp.local too.
 """
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -27,7 +27,7 @@ def challenger_decision(
         `challenger` or `champion`. Without a champion the challenger wins; ties and NaN
         challengers go to the champion (`components.models.champion`).
     """
-    from components.models.champion import decide, explain
+    from vtp.components.models.champion import decide, explain
 
     decision = decide(challenger_value, champion_value, champion_found, goal, min_improvement)
     print(
@@ -47,7 +47,7 @@ def decision_aliases(decision: str) -> list:
         `["default", "champion"]` when the challenger won (both aliases move to it),
         `["challenger"]` when it lost (`default` stays with the champion).
     """
-    from components.models.champion import upload_aliases
+    from vtp.components.models.champion import upload_aliases
 
     aliases = upload_aliases(decision)
     print(f"{decision} wins: the challenger is uploaded with aliases {aliases}")

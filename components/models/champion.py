@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from components.errors import SpecError
+from vtp.errors import SpecError
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"

@@ -7,7 +7,7 @@ from google_cloud_pipeline_components.types.artifact_types import (
 )
 from kfp.dsl import Input, Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -19,8 +19,8 @@ def champion_model(champion: Input[VertexModel], model: Output[UnmanagedContaine
         model: The artifact: `uri` is the champion's `artifactUri`, metadata holds its
             `containerSpec`, as `unmanaged_container_model` writes them.
     """
-    from components.errors import SpecError
-    from components.models.lookup import ARTIFACT_URI_KEY, CONTAINER_SPEC_KEY, RESOURCE_NAME_KEY
+    from vtp.components.models.lookup import ARTIFACT_URI_KEY, CONTAINER_SPEC_KEY, RESOURCE_NAME_KEY
+    from vtp.errors import SpecError
 
     meta = champion.metadata or {}
     artifact_uri = str(meta.get(ARTIFACT_URI_KEY) or "")

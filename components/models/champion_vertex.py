@@ -3,7 +3,7 @@
 from google_cloud_pipeline_components.types.artifact_types import VertexModel
 from kfp.dsl import Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -29,8 +29,14 @@ def champion_lookup(
         `found`, or `none` when no model has that display name. A model without a version
         holding `alias` is an error (uploading anew would duplicate the display name).
     """
-    from components.models.lookup import FOUND, NONE, check_lookup, versioned_name, write_champion
-    from components.models.vertex_models import find_version, model_service_client, model_uri
+    from vtp.components.models.lookup import (
+        FOUND,
+        NONE,
+        check_lookup,
+        versioned_name,
+        write_champion,
+    )
+    from vtp.components.models.vertex_models import find_version, model_service_client, model_uri
 
     check_lookup(project, location, model_display_name, alias)
     client = model_service_client(location)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from components.errors import SpecError
-from components.paths import to_local_path
+from vtp.errors import SpecError
+from vtp.gcs import to_local_path
 
 #: Vertex's prebuilt prediction containers live here; they load a fixed file name.
 PREBUILT_IMAGE_PREFIX = "us-docker.pkg.dev/vertex-ai/prediction/"

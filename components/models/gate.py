@@ -1,7 +1,7 @@
 """Component: is a metric beyond its threshold? A string answer, so conditions on it run
 under kfp.local too (it cannot evaluate float comparisons or NamedTuple fields)."""
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 PASS = "pass"
 FAIL = "fail"
@@ -19,6 +19,6 @@ def metric_gate(value: float, threshold: float, goal: str = "maximize") -> str:
     Returns:
         `pass` or `fail`; gate downstream steps with `dsl.If(gate.output == "pass")`.
     """
-    from components.models.gating import gate
+    from vtp.components.models.gating import gate
 
     return gate(value, threshold, goal)

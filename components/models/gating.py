@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from components.errors import SpecError
+from vtp.errors import SpecError
 
 GOALS = ("maximize", "minimize")
 

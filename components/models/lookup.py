@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.errors import RegistryError, SpecError
+from vtp.errors import RegistryError, SpecError
 
 FOUND = "found"
 NONE = "none"

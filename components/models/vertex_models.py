@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.models.lookup import alias_missing, ambiguous
+from vtp.components.models.lookup import alias_missing, ambiguous
 
 
 def api_endpoint(location: str) -> str:

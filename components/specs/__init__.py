@@ -8,9 +8,9 @@ the inputs of GCPC's `CustomTrainingJobOp`) and refuse what Vertex would refuse,
 Reduction Server, evaluators) and checks their rules on raw payloads.
 """
 
-from components.specs.containers import ContainerSpec, PythonPackageSpec
-from components.specs.custom_job import ROLES, CustomJobSpec
-from components.specs.distributed import (
+from vtp.components.specs.containers import ContainerSpec, PythonPackageSpec
+from vtp.components.specs.custom_job import ROLES, CustomJobSpec
+from vtp.components.specs.distributed import (
     REDUCTION_SERVER_IMAGE,
     REDUCTION_SERVER_IMAGES,
     REDUCTION_SERVER_MACHINE,
@@ -24,7 +24,7 @@ from components.specs.distributed import (
     reduction_server_pool,
     validate_layout,
 )
-from components.specs.machines import (
+from vtp.components.specs.machines import (
     ACCELERATOR_TYPES,
     DISK_TYPES,
     GPU_TYPES,
@@ -35,13 +35,13 @@ from components.specs.machines import (
     MachineSpec,
     ReservationAffinity,
 )
-from components.specs.parse import (
+from vtp.components.specs.parse import (
     parse_worker_pool_specs,
     validate_worker_pool_specs,
     worker_pool_from_dict,
 )
-from components.specs.scheduling import STRATEGIES, Scheduling
-from components.specs.worker_pool import NfsMount, WorkerPoolSpec
+from vtp.components.specs.scheduling import STRATEGIES, Scheduling
+from vtp.components.specs.worker_pool import NfsMount, WorkerPoolSpec
 
 __all__ = [
     "ACCELERATOR_TYPES",

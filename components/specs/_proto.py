@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import snake
+from vtp.components.specs._validate import snake
+from vtp.errors import SpecError
 
 _AT = re.compile(r' at "?[A-Za-z]\w*((?:\.\w+|\[\d+\])*)')
 _SEGMENT = re.compile(r"\.(\w+)|\[(\d+)\]")

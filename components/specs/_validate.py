@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from components.errors import SpecError
+from vtp.errors import SpecError
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _DURATION = re.compile(r"^(\d+)(?:\.(\d{1,9}))?s$")

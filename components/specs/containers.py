@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import FrozenMap, check_pattern, check_str, str_map, str_tuple
+from vtp.components.specs._validate import FrozenMap, check_pattern, check_str, str_map, str_tuple
+from vtp.errors import SpecError
 
 _IMAGE_URI = re.compile(r"\S+")
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")

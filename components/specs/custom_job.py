@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import (
+from vtp.components.specs._validate import (
     FrozenMap,
     check_bool,
     check_labels,
@@ -16,8 +15,9 @@ from components.specs._validate import (
     check_str,
     str_tuple,
 )
-from components.specs.scheduling import Scheduling
-from components.specs.worker_pool import WorkerPoolSpec
+from vtp.components.specs.scheduling import Scheduling
+from vtp.components.specs.worker_pool import WorkerPoolSpec
+from vtp.errors import SpecError
 
 #: Pool roles in `worker_pool_specs` order.
 ROLES: tuple[str, ...] = ("primary", "workers", "parameter_servers", "evaluators")
@@ -184,7 +184,7 @@ class CustomJobSpec:
         Raises:
             SpecError: naming the field the proto refuses.
         """
-        from components.specs._proto import check_message
+        from vtp.components.specs._proto import check_message
 
         job = self.to_custom_job("x")
         for index, pool in enumerate(job["job_spec"]["worker_pool_specs"]):

@@ -12,8 +12,8 @@ The builders take the primary pool and, for each other role, either a number of 
 its own. They return a `CustomJobSpec`, so `.worker_pool_specs()`, `.op_inputs()` and
 `.to_custom_job()` work as for any job::
 
-    from components.specs import ContainerSpec, MachineSpec, WorkerPoolSpec
-    from components.specs.distributed import multi_worker_job, reduction_server_job
+    from vtp.components.specs import ContainerSpec, MachineSpec, WorkerPoolSpec
+    from vtp.components.specs.distributed import multi_worker_job, reduction_server_job
 
     gpu = MachineSpec("n1-standard-8", "NVIDIA_TESLA_T4", 1)
     primary = WorkerPoolSpec(gpu, ContainerSpec(IMAGE, args=["--epochs=3"]))
@@ -43,13 +43,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import check_int, json_list
-from components.specs.containers import ContainerSpec
-from components.specs.custom_job import ROLES, CustomJobSpec
-from components.specs.machines import MachineSpec
-from components.specs.parse import parse_worker_pool_specs
-from components.specs.worker_pool import WorkerPoolSpec
+from vtp.components.specs._validate import check_int, json_list
+from vtp.components.specs.containers import ContainerSpec
+from vtp.components.specs.custom_job import ROLES, CustomJobSpec
+from vtp.components.specs.machines import MachineSpec
+from vtp.components.specs.parse import parse_worker_pool_specs
+from vtp.components.specs.worker_pool import WorkerPoolSpec
+from vtp.errors import SpecError
 
 #: Google's Reduction Server image, in its three multi-regions ("Train using Reduction Server").
 REDUCTION_SERVER_IMAGES: tuple[str, ...] = tuple(

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import (
+from vtp.components.specs._validate import (
     check_choice,
     check_int,
     check_pattern,
     check_str,
     str_tuple,
 )
+from vtp.errors import SpecError
 
 #: `google.cloud.aiplatform_v1.types.AcceleratorType` names, without ACCELERATOR_TYPE_UNSPECIFIED
 #: (leave `accelerator_type` unset instead) and without the retired ones below. A test keeps

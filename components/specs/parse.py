@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import json_fields, json_int, json_list, rebased
-from components.specs.containers import ContainerSpec, PythonPackageSpec
-from components.specs.machines import DiskSpec, MachineSpec, ReservationAffinity
-from components.specs.worker_pool import NfsMount, WorkerPoolSpec
+from vtp.components.specs._validate import json_fields, json_int, json_list, rebased
+from vtp.components.specs.containers import ContainerSpec, PythonPackageSpec
+from vtp.components.specs.machines import DiskSpec, MachineSpec, ReservationAffinity
+from vtp.components.specs.worker_pool import NfsMount, WorkerPoolSpec
+from vtp.errors import SpecError
 
 _POOL_FIELDS = (
     "machine_spec",
@@ -151,8 +151,8 @@ def validate_worker_pool_specs(specs: Sequence[Mapping[str, Any]]) -> None:
     Raises:
         SpecError: naming the first field refused.
     """
-    from components.specs._proto import check_message
-    from components.specs.distributed import check_layout
+    from vtp.components.specs._proto import check_message
+    from vtp.components.specs.distributed import check_layout
 
     for index, pool in enumerate(json_list("worker_pool_specs", specs)):
         if not isinstance(pool, Mapping):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import check_bool, check_choice, duration
+from vtp.components.specs._validate import check_bool, check_choice, duration
+from vtp.errors import SpecError
 
 #: `google.cloud.aiplatform_v1.types.Scheduling.Strategy` names (ON_DEMAND and LOW_COST are
 #: deprecated aliases; STRATEGY_UNSPECIFIED means STANDARD). A test keeps this equal to the enum.

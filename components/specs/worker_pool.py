@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import check_int, check_str, str_map, str_tuple
-from components.specs.containers import ContainerSpec, PythonPackageSpec
-from components.specs.machines import DiskSpec, MachineSpec
+from vtp.components.specs._validate import check_int, check_str, str_map, str_tuple
+from vtp.components.specs.containers import ContainerSpec, PythonPackageSpec
+from vtp.components.specs.machines import DiskSpec, MachineSpec
+from vtp.errors import SpecError
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Dataset, Input
 
-from components._component import vtp_component
-from components.errors import SpecError
-from components.specs import (
+from vtp.components._component import vtp_component
+from vtp.components.specs import (
     REDUCTION_SERVER_MACHINE,
     ContainerSpec,
     CustomJobSpec,
@@ -25,7 +24,8 @@ from components.specs import (
     reduction_server_job,
     reduction_server_pool,
 )
-from components.training.payload import hyperparameter_args
+from vtp.components.training.payload import hyperparameter_args
+from vtp.errors import SpecError
 
 #: The module the distributed trainer image runs.
 DISTRIBUTED_TRAINER_COMMAND = ("python", "-m", "trainer.distributed.task")
@@ -124,7 +124,7 @@ def distributed_job_payload(
 ) -> tuple[list[dict], str, str]:
     """(worker_pool_specs, base_output_directory, model_dir) of one distributed training run;
     `job` holds the arguments of `distributed_training_job` but the data and outputs."""
-    from components.training.runtime import as_gcs_uri
+    from vtp.components.training.runtime import as_gcs_uri
 
     base = f"{as_gcs_uri(staging_root).rstrip('/')}/{job_id}/{output_name}"
     spec = distributed_training_job(
@@ -192,7 +192,7 @@ def distributed_job_spec(
     """
     from collections import namedtuple
 
-    from components.training.distributed_job_spec import distributed_job_payload
+    from vtp.components.training.distributed_job_spec import distributed_job_payload
 
     specs, base, model_dir = distributed_job_payload(
         train_uri=train.uri,

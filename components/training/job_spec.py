@@ -5,7 +5,7 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Dataset, Input
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -53,7 +53,7 @@ def training_job_spec(
     """
     from collections import namedtuple
 
-    from components.training.runtime import job_payload
+    from vtp.components.training.runtime import job_payload
 
     specs, base, model_dir = job_payload(
         train_uri=train.uri,

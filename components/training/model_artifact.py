@@ -3,7 +3,7 @@
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from kfp.dsl import Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -25,7 +25,7 @@ def unmanaged_container_model(
         health_route: HTTP path for health checks; empty keeps the container's default.
         serving_port: Port the container listens on; 0 keeps the default (8080).
     """
-    from components.models.container import check_model_dir, container_spec
+    from vtp.components.models.container import check_model_dir, container_spec
 
     check_model_dir(model_dir, serving_image)
     model.uri = model_dir.rstrip("/")

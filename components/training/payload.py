@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from components.errors import SpecError
-from components.specs import ContainerSpec, CustomJobSpec, MachineSpec, Scheduling, WorkerPoolSpec
+from vtp.components.specs import (
+    ContainerSpec,
+    CustomJobSpec,
+    MachineSpec,
+    Scheduling,
+    WorkerPoolSpec,
+)
+from vtp.errors import SpecError
 
 #: The module the reference trainer image runs (`python -m trainer.task`).
 TRAINER_COMMAND = ("python", "-m", "trainer.task")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from components.paths import gcs_root, mount_to_gcs
-from components.training.payload import training_job
+from vtp.components.training.payload import training_job
+from vtp.gcs import gcs_root, mount_to_gcs
 
 
 def as_gcs_uri(uri: str) -> str:

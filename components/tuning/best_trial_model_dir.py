@@ -1,6 +1,6 @@
 """Component: where the best trial wrote its model."""
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -14,8 +14,8 @@ def best_trial_model_dir(best_trial: str, base_output_directory: str) -> str:
     Returns:
         `<base_output_directory>/<trial_id>/model/`.
     """
-    from components.tuning.selection import trial_model_dir
-    from components.tuning.trials import parse_trial
+    from vtp.components.tuning.selection import trial_model_dir
+    from vtp.components.tuning.trials import parse_trial
 
     model_dir = trial_model_dir(base_output_directory, parse_trial(best_trial)["id"])
     print(f"best trial model: {model_dir}")

@@ -1,6 +1,6 @@
 """Component: the hyperparameters of the best trial of a tuning job."""
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -18,8 +18,8 @@ def get_best_hyperparameters(trials: list, study_spec_metrics: list) -> list:
         same objects as JSON strings). Numbers are doubles: an integer parameter is `64.0`.
         A list rather than a dict, so the order is the trial's and the shape is Vertex's.
     """
-    from components.tuning.selection import hyperparameter_list, primary_metric
-    from components.tuning.trials import best_trial
+    from vtp.components.tuning.selection import hyperparameter_list, primary_metric
+    from vtp.components.tuning.trials import best_trial
 
     best = best_trial(trials, primary_metric(study_spec_metrics))
     params = hyperparameter_list(best)

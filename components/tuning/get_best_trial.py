@@ -1,6 +1,6 @@
 """Component: the best trial of a tuning job."""
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -24,8 +24,8 @@ def get_best_trial(trials: list, study_spec_metrics: list) -> str:
     """
     import json
 
-    from components.tuning.selection import primary_metric
-    from components.tuning.trials import best_trial, trial_metrics
+    from vtp.components.tuning.selection import primary_metric
+    from vtp.components.tuning.trials import best_trial, trial_metrics
 
     metric_id, goal = primary_metric(study_spec_metrics)
     best = best_trial(trials, (metric_id, goal))

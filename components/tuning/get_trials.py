@@ -11,8 +11,8 @@ import json
 import re
 from typing import Any
 
-from components._component import vtp_component
-from components.errors import SpecError
+from vtp.components._component import vtp_component
+from vtp.errors import SpecError
 
 _JOB_NAME = re.compile(
     r"(projects/[^/\s]+/locations/([^/\s]+)/hyperparameterTuningJobs/[^/\s]+)/?$"
@@ -112,6 +112,6 @@ def get_trials(gcp_resources: str) -> list[str]:
         Every trial as JSON, in the shape `aiplatform_v1.Trial.to_json` gives (INFEASIBLE
         trials included: they have no `finalMeasurement`).
     """
-    from components.tuning.get_trials import vertex_trials
+    from vtp.components.tuning.get_trials import vertex_trials
 
     return vertex_trials(gcp_resources)

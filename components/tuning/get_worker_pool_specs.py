@@ -1,6 +1,6 @@
 """Component: worker pools that train with the best hyperparameters."""
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -19,8 +19,8 @@ def get_worker_pool_specs(best_hyperparameters: list, worker_pool_specs: list) -
     Returns:
         The pools, checked and written as the payload builders write them.
     """
-    from components.tuning.selection import hyperparameters_from_list
-    from components.tuning.trials import apply_hyperparameters
+    from vtp.components.tuning.selection import hyperparameters_from_list
+    from vtp.components.tuning.trials import apply_hyperparameters
 
     params = hyperparameters_from_list(best_hyperparameters)
     pools = apply_hyperparameters(worker_pool_specs, params)

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.errors import DataError
-from components.specs._validate import check_choice
-from components.tuning.study import GOALS, MEASUREMENT_SELECTIONS
+from vtp.components.specs._validate import check_choice
+from vtp.components.tuning.study import GOALS, MEASUREMENT_SELECTIONS
+from vtp.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Component: does a trial's primary metric meet a threshold? A single string answer, so a
 `dsl.If` on it runs under kfp.local too (see `components.models.gate`)."""
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -17,9 +17,9 @@ def is_metric_beyond_threshold(trial: str, study_spec_metrics: list, threshold: 
         `pass` or `fail` (a trial without a value of the metric fails); gate downstream
         steps with `dsl.If(task.output == "pass")`.
     """
-    from components.models.gating import gate
-    from components.tuning.selection import primary_metric, trial_metric_value
-    from components.tuning.trials import parse_trial
+    from vtp.components.models.gating import gate
+    from vtp.components.tuning.selection import primary_metric, trial_metric_value
+    from vtp.components.tuning.trials import parse_trial
 
     metric_id, goal = primary_metric(study_spec_metrics)
     value = trial_metric_value(trial, metric_id)

@@ -19,14 +19,14 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
-from components.errors import SpecError, VtpError
-from components.tuning.study import (
+from vtp.components.tuning.study import (
     CategoricalParameter,
     DiscreteParameter,
     IntegerParameter,
     Parameter,
     StudySpec,
 )
+from vtp.errors import SpecError, VtpError
 
 Value = float | int | str
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from components.errors import SpecError
-from components.tuning import svg_plot
-from components.tuning.selection import parse_study_metrics
-from components.tuning.study import MetricSpec, StudySpec
-from components.tuning.trials import (
+from vtp.components.tuning import svg_plot
+from vtp.components.tuning.selection import parse_study_metrics
+from vtp.components.tuning.study import MetricSpec, StudySpec
+from vtp.components.tuning.trials import (
     NoSucceededTrialError,
     Value,
     best_trial,
@@ -27,6 +26,7 @@ from components.tuning.trials import (
     trial_metrics,
     trial_state,
 )
+from vtp.errors import SpecError
 
 _NUMERIC = "numeric"
 _CATEGORICAL = "categorical"

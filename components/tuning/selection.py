@@ -13,10 +13,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.errors import SpecError
-from components.specs._validate import snake
-from components.tuning.study import GOALS, MetricSpec, check_parameter_id
-from components.tuning.trials import Value, parse_trial, trial_metrics
+from vtp.components.specs._validate import snake
+from vtp.components.tuning.study import GOALS, MetricSpec, check_parameter_id
+from vtp.components.tuning.trials import Value, parse_trial, trial_metrics
+from vtp.errors import SpecError
 
 #: Fields of a `StudySpec.MetricSpec`; `safety_config` is accepted and ignored.
 _METRIC_FIELDS = ("metric_id", "goal", "safety_config")

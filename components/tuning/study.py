@@ -15,8 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from components.errors import SpecError
-from components.specs._validate import (
+from vtp.components.specs._validate import (
     check_bool,
     check_choice,
     check_int,
@@ -24,6 +23,7 @@ from components.specs._validate import (
     json_int,
     json_list,
 )
+from vtp.errors import SpecError
 
 #: `StudySpec.MetricSpec.GoalType` names -> proto numbers (a test keeps the tables equal to
 #: `google.cloud.aiplatform_v1`).
@@ -527,7 +527,7 @@ class StudySpec:
         Raises:
             SpecError: naming the field the proto refuses.
         """
-        from components.specs._proto import check_message
+        from vtp.components.specs._proto import check_message
 
         check_message("StudySpec", self.to_dict(), "study_spec")
 
@@ -619,7 +619,7 @@ class TuningJobSpec:
         Raises:
             SpecError: naming the field the proto refuses.
         """
-        from components.specs._proto import check_message
+        from vtp.components.specs._proto import check_message
 
         self.study.validate()
         check_message("HyperparameterTuningJob", self.to_dict())

@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.errors import SpecError, VtpError
-from components.specs.parse import parse_worker_pool_specs
-from components.tuning.study import GOALS, StudySpec, check_parameter_id
+from vtp.components.specs.parse import parse_worker_pool_specs
+from vtp.components.tuning.study import GOALS, StudySpec, check_parameter_id
+from vtp.errors import SpecError, VtpError
 
 #: `google.cloud.aiplatform_v1.Trial.State` names -> numbers (a test keeps them equal).
 STATES: dict[str, int] = {

@@ -2,7 +2,7 @@
 
 from kfp.dsl import HTML, Markdown, Output
 
-from components._component import vtp_component
+from vtp.components._component import vtp_component
 
 
 @vtp_component
@@ -30,7 +30,7 @@ def trials_report(
     """
     from pathlib import Path
 
-    from components.tuning.report import build_report, render_html, render_markdown
+    from vtp.components.tuning.report import build_report, render_html, render_markdown
 
     built = build_report(trials, study_spec_metrics, study_spec_parameters)
     for artifact, text in ((report, render_html(built)), (report_markdown, render_markdown(built))):

@@ -87,13 +87,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.standins.vertex_common import Call, RecordedRequest, Route, to_json
-from tests.standins.vertex_errors import ApiError
-from tests.standins.vertex_metadata import MetadataService
-from tests.standins.vertex_operations import OperationService
-from tests.standins.vertex_pipelines import Outcome, PipelineService
-from tests.standins.vertex_registry import RegistryService
-from tests.standins.vertex_schedules import ScheduleService
+from standins.vertex_common import Call, RecordedRequest, Route, to_json
+from standins.vertex_errors import ApiError
+from standins.vertex_metadata import MetadataService
+from standins.vertex_operations import OperationService
+from standins.vertex_pipelines import Outcome, PipelineService
+from standins.vertex_registry import RegistryService
+from standins.vertex_schedules import ScheduleService
 
 _ALWAYS_ALLOWED = {"$alt", "alt", "prettyPrint", "$prettyPrint", "key"}
 #: `/ui/` is where the REST operations client sends `GET .../operations/ID` (its first

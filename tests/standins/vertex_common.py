@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.standins.vertex_errors import ApiError, invalid
-from tests.standins.vertex_filter import Filter, parse_filter, parse_order_by
+from standins.vertex_errors import ApiError, invalid
+from standins.vertex_filter import Filter, parse_filter, parse_order_by
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from tests.standins.vertex_common import (
+from standins.vertex_common import (
     ID,
     LOCATION,
     Call,
@@ -25,7 +25,7 @@ from tests.standins.vertex_common import (
     route,
     to_json,
 )
-from tests.standins.vertex_errors import ApiError, invalid, not_found
+from standins.vertex_errors import ApiError, invalid, not_found
 
 RESOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 FILTER_FIELDS = {

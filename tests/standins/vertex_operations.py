@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.standins.vertex_common import (
+from standins.vertex_common import (
     ID,
     LOCATION,
     Call,
@@ -19,7 +19,7 @@ from tests.standins.vertex_common import (
     route,
     to_json,
 )
-from tests.standins.vertex_errors import not_found
+from standins.vertex_errors import not_found
 
 
 class OperationService:

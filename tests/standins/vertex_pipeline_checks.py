@@ -10,7 +10,7 @@ from typing import Any
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
-from tests.standins.vertex_errors import invalid
+from standins.vertex_errors import invalid
 
 JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")

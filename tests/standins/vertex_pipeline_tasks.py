@@ -8,8 +8,8 @@ from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from tests.standins.vertex_common import now
-from tests.standins.vertex_errors import ApiError
+from standins.vertex_common import now
+from standins.vertex_errors import ApiError
 
 #: Job and task states.
 State = aiplatform_v1.PipelineState

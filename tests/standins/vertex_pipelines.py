@@ -7,7 +7,7 @@ from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from tests.standins.vertex_common import (
+from standins.vertex_common import (
     ID,
     LOCATION,
     Call,
@@ -18,9 +18,9 @@ from tests.standins.vertex_common import (
     route,
     to_json,
 )
-from tests.standins.vertex_errors import ApiError, invalid, not_found, precondition
-from tests.standins.vertex_pipeline_checks import BILLING_LABEL, JOB_ID, validate_job
-from tests.standins.vertex_pipeline_tasks import (
+from standins.vertex_errors import ApiError, invalid, not_found, precondition
+from standins.vertex_pipeline_checks import BILLING_LABEL, JOB_ID, validate_job
+from standins.vertex_pipeline_tasks import (
     JobRecord,
     Outcome,
     State,

@@ -9,7 +9,7 @@ from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from tests.standins.vertex_common import (
+from standins.vertex_common import (
     ID,
     LOCATION,
     Call,
@@ -18,7 +18,7 @@ from tests.standins.vertex_common import (
     route,
     to_json,
 )
-from tests.standins.vertex_errors import not_found
+from standins.vertex_errors import not_found
 
 MODEL_FILTER_FIELDS = {"display_name": "string", "labels": "map", "model": "string"}
 VERSION_FILTER_FIELDS = {"display_name": "string", "labels": "map", "version_id": "string"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from google.cloud import aiplatform_v1
 
-from tests.standins.vertex_common import (
+from standins.vertex_common import (
     ID,
     LOCATION,
     Call,
@@ -22,8 +22,8 @@ from tests.standins.vertex_common import (
     snake,
     to_json,
 )
-from tests.standins.vertex_cron import Cron, CronError, parse_cron
-from tests.standins.vertex_errors import invalid, not_found, precondition
+from standins.vertex_cron import Cron, CronError, parse_cron
+from standins.vertex_errors import invalid, not_found, precondition
 
 Schedule = aiplatform_v1.Schedule
 ScheduleState = Schedule.State

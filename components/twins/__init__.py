@@ -1,6 +1,0 @@
-"""Local twins of Vertex ops: same names and signatures, executed on this machine."""
-
-from components.twins.custom_job import custom_training_job
-from components.twins.model_upload import model_upload
-
-__all__ = ["custom_training_job", "model_upload"]

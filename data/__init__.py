@@ -1,0 +1,1 @@
+"""Sample datasets shipped with vtp (`vtp.sample_data`), read with `importlib.resources`."""

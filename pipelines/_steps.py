@@ -1,0 +1,71 @@
+"""Steps shared by vtp's pipelines: called inside a pipeline function, they add its tasks."""
+
+from kfp import dsl
+
+from vtp.components.evaluation import evaluate_model
+from vtp.components.models.gate import metric_gate
+from vtp.components.targets import Target
+from vtp.components.training import unmanaged_container_model
+
+
+def train_evaluate_register(
+    target: Target,
+    *,
+    pipeline_name: str,
+    train_task: str,
+    project,
+    location,
+    data: dsl.PipelineTask,
+    spec: dsl.PipelineTask,
+    timeout,
+    serving_image,
+    target_column,
+    exclude_columns,
+    primary_metric,
+    metric_goal,
+    metric_threshold,
+    model_display_name,
+) -> None:
+    """Run the custom job `spec` built, evaluate its model on `data`'s test split and, when the
+    primary metric passes the gate, register it.
+
+    Tasks: `train_task` (`CustomTrainingJobOp`), `model-artifact`, `evaluate`, `metric-gate`
+    and, under the `metric-passes` condition, `upload-model` labelled with `pipeline_name`.
+    """
+    train = target.CustomTrainingJobOp(
+        project=project,
+        location=location,
+        display_name=f"{pipeline_name}-trainer",
+        worker_pool_specs=spec.outputs["worker_pool_specs"],
+        base_output_directory=spec.outputs["base_output_directory"],
+        timeout=timeout,
+    ).set_display_name(train_task)
+
+    model = (
+        unmanaged_container_model(model_dir=spec.outputs["model_dir"], serving_image=serving_image)
+        .after(train)
+        .set_display_name("model-artifact")
+    )
+
+    evaluation = evaluate_model(
+        model=model.outputs["model"],
+        test=data.outputs["test"],
+        target_column=target_column,
+        exclude_columns=exclude_columns,
+        primary_metric=primary_metric,
+    ).set_display_name("evaluate")
+
+    gate = metric_gate(
+        value=evaluation.outputs["primary_metric_value"],
+        threshold=metric_threshold,
+        goal=metric_goal,
+    ).set_display_name("metric-gate")
+
+    with dsl.If(gate.output == "pass", name="metric-passes"):
+        target.ModelUploadOp(
+            project=project,
+            location=location,
+            display_name=model_display_name,
+            unmanaged_container_model=model.outputs["model"],
+            labels={"pipeline": pipeline_name},
+        ).set_display_name("upload-model")

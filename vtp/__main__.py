@@ -1,0 +1,7 @@
+"""`python -m vtp`: the `vtp` command."""
+
+import sys
+
+from vtp.cli.main import main
+
+sys.exit(main())

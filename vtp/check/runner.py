@@ -1,0 +1,156 @@
+"""`vtp check`: the Vertex payloads a compiled pipeline holds, validated before anything runs,
+and what kfp.local would skip or fail on.
+
+Each task is recognised by what it runs: GCPC's launchers (custom job, hyperparameter tuning
+job, model upload) and vtp's twins of them, `dsl.importer`s of an `UnmanagedContainerModel`,
+and vtp's components that build payloads (`training_job_spec`, `unmanaged_container_model`).
+Their inputs are followed through enclosing DAGs to constants, component defaults and pipeline
+parameter defaults; what only a run produces is noted as checked at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from vtp.check.ir import (
+    CheckInputError,
+    PipelineIR,
+    Task,
+    launcher_module,
+    load_pipeline,
+    python_function,
+    python_source,
+    walk,
+)
+from vtp.check.report import PROBLEM, WARNING, FileReport, Report, TaskCheck
+
+#: What `vtp check` reads when given no paths.
+DEFAULT_PATHS = ("compiled/pipelines", "compiled/components")
+
+#: GCPC launcher modules (`google_cloud_pipeline_components.container.<version>.<...>`) by the
+#: end of their name -> payload kind.
+GCPC_LAUNCHERS = {
+    ".custom_job.launcher": "custom_job",
+    ".hyperparameter_tuning_job.launcher": "tuning_job",
+    ".upload_model.launcher": "model_upload",
+}
+#: vtp components (function name) -> payload kind.
+VTP_FUNCTIONS = {
+    "custom_training_job": "custom_job",
+    "hyperparameter_tuning_job": "tuning_job",
+    "model_upload": "model_upload",
+    "unmanaged_container_model": "serving_container",
+    "training_job_spec": "job_spec",
+}
+_CONTAINER_KINDS = ("importer_model", "serving_container")
+
+
+def task_kind(task: Task) -> str | None:
+    """The payload kind of `task` (a key of `CHECKS`), or None."""
+    from vtp.check.models import UNMANAGED_CONTAINER_MODEL
+
+    executor = task.executor
+    if executor is None:
+        return None
+    if "importer" in executor:
+        schema = (executor["importer"].get("typeSchema") or {}).get("schemaTitle")
+        return "importer_model" if schema == UNMANAGED_CONTAINER_MODEL else None
+    module = launcher_module(executor)
+    if module.startswith("google_cloud_pipeline_components.container."):
+        return next((k for end, k in GCPC_LAUNCHERS.items() if module.endswith(end)), None)
+    function = python_function(executor)
+    if function in VTP_FUNCTIONS and "from vtp." in python_source(executor):
+        return VTP_FUNCTIONS[function]
+    return None
+
+
+def _checks() -> dict[str, Callable[[TaskCheck], None]]:
+    from vtp.check import jobs, models
+
+    def upload(c: TaskCheck) -> None:
+        models.check_model_upload(c, lambda task: task_kind(task) in _CONTAINER_KINDS)
+
+    return {
+        "custom_job": jobs.check_custom_job,
+        "tuning_job": jobs.check_tuning_job,
+        "model_upload": upload,
+        "importer_model": models.check_importer_model,
+        "serving_container": models.check_serving_container,
+        "job_spec": jobs.check_job_spec_component,
+    }
+
+
+def collect(paths: Sequence[str | Path]) -> list[Path]:
+    """The YAML files to check: files as given, directories searched for `*.yaml`/`*.yml`.
+
+    Raises:
+        CheckInputError: a path that does not exist, a directory without YAML, or (with no
+            paths) no `compiled/` directory here.
+    """
+    if not paths:
+        paths = [p for p in DEFAULT_PATHS if Path(p).is_dir()]
+        if not paths:
+            raise CheckInputError(
+                f"nothing to check: no {' or '.join(DEFAULT_PATHS)} here (run it from the "
+                "repository root after `vtp compile`, or give PATHS)"
+            )
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+            if not found:
+                raise CheckInputError(f"{path}: no .yaml or .yml files in this directory")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CheckInputError(f"{path}: no such file or directory")
+    return list(dict.fromkeys(files))
+
+
+def check_paths(paths: Sequence[str | Path], *, local: bool = False) -> Report:
+    """Check every compiled pipeline under `paths` (default: `compiled/`).
+
+    Every file is loaded before any is checked, so an unreadable one stops the command
+    before it reports anything.
+
+    Args:
+        paths: Files or directories.
+        local: The pipelines also run with kfp.local: what it would skip or fail on is a
+            problem, not a warning.
+
+    Raises:
+        CheckInputError: a path that is missing or is not a compiled pipeline or component.
+    """
+    pipelines = [load_pipeline(path) for path in collect(paths)]
+    return Report([check_pipeline(ir, local=local) for ir in pipelines])
+
+
+def check_pipeline(ir: PipelineIR, *, local: bool = False) -> FileReport:
+    """Every payload of one compiled pipeline or component, then the kfp.local findings."""
+    from vtp.check.jobs import check_worker_pools_input
+    from vtp.check.local_rules import local_findings
+
+    report = FileReport(str(ir.path))
+    checks = _checks()
+    for task in walk(ir):
+        if task.executor is None:
+            continue
+        report.tasks += 1
+        kind = task_kind(task)
+        check = TaskCheck(task, report.findings)
+        if kind is not None:
+            checks[kind](check)
+        elif "worker_pool_specs" in task.input_names():
+            check_worker_pools_input(check)
+        if check.checked:
+            report.payloads += 1
+    report.findings += local_findings(ir, PROBLEM if local else WARNING)
+    return report
+
+
+__all__ = ["CheckInputError", "Report", "check_paths", "check_pipeline", "collect", "task_kind"]

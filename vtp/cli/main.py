@@ -1,0 +1,245 @@
+"""`vtp`: run vtp's training pipelines locally, compile and check them, ship them to Vertex AI.
+
+Exit codes: 0 success; 1 a run failed, a check found problems or an API refused a request;
+2 bad usage or bad input (unknown parameter, wrong type, invalid payload); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Modules that add their own commands: each has `register(subparsers, home_parent)`, which adds
+#: a parser whose defaults set `handler(args) -> exit code`. They import only argparse at load.
+COMMAND_MODULES = (
+    "vtp.cli.check",
+    "vtp.cli.image",
+    "vtp.cli.publish",
+    "vtp.cli.submit",
+    "vtp.cli.schedule",
+)
+
+EPILOG = """examples, from laptop to Vertex:
+  vtp run training --local                      train on the shipped data, on this machine
+  vtp run tuning --local --param final_model=retrain
+  vtp run distributed --local --param worker_count=2
+  vtp models list                               models in the local registry
+  vtp compile --check                           is compiled/ in sync with the source?
+  vtp check --local                             validate every Vertex payload in compiled/
+  vtp image push all --registry us-central1-docker.pkg.dev/my-proj/images
+  vtp publish --project my-proj --repository pipelines
+  vtp submit training --project my-proj --pipeline-root gs://my-bucket/runs --wait
+  vtp schedule create training --cron "TZ=Europe/Paris 0 6 * * 1-5" --project my-proj
+
+`vtp COMMAND --help` describes each command. Exit codes: 0 ok, 1 failed, 2 bad input,
+130 interrupted.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vtp",
+        description="Training pipelines for Vertex AI, and their local twin.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version="vtp 0.1.0")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument(
+        "--home",
+        metavar="DIR",
+        help="root of local state (default: $VTP_HOME, else ./.vtp)",
+    )
+
+    r = sub.add_parser(
+        "run",
+        parents=[home],
+        help="run a pipeline (locally, with --local)",
+        description="Run a pipeline on this machine through kfp.local and the local twins.",
+    )
+    r.add_argument("pipeline", help="pipeline name (see `vtp list`)")
+    r.add_argument("--local", action="store_true", help="run on this machine (required)")
+    r.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="set a parameter"
+    )
+    r.add_argument("--params", metavar="FILE", help="YAML/JSON file of parameters")
+    r.add_argument("--cache", action="store_true", help="reuse results of identical steps")
+    r.add_argument("--verbose", "-v", action="store_true", help="stream every step's log")
+    r.add_argument("--json", action="store_true", help="print the run record as JSON")
+    r.add_argument(
+        "--runtime",
+        choices=("process", "docker"),
+        help="how training replicas run: local processes (default, or $VTP_RUNTIME) or "
+        "`docker run` of each worker pool's image (needs a Docker engine)",
+    )
+
+    ls = sub.add_parser("list", help="list pipelines and their parameters")
+    ls.add_argument("pipeline", nargs="?", help="show one pipeline's parameters")
+
+    t = sub.add_parser("tuning", help="local tuning jobs and their trials")
+    tsub = t.add_subparsers(dest="tuning_command", required=True, metavar="ACTION")
+    tsub.add_parser("list", parents=[home], help="every local tuning job, newest first")
+    tt = tsub.add_parser("trials", parents=[home], help="a job's finished trials")
+    tt.add_argument("job", nargs="?", help="tuning job id (default: the newest)")
+
+    m = sub.add_parser("models", help="inspect the local model registry")
+    msub = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    msub.add_parser("list", parents=[home], help="every model, at its default version")
+    show = msub.add_parser("show", parents=[home], help="one model's versions")
+    show.add_argument("name", help="display name, model id or resource name (@version/@alias)")
+
+    c = sub.add_parser("compile", help="compile pipelines and components to YAML")
+    c.add_argument("--out", default="compiled", metavar="DIR", help="output dir (compiled)")
+    c.add_argument("--check", action="store_true", help="fail, naming files, if DIR is stale")
+    c.add_argument("--component-image", metavar="URI", help="image of vtp's Python components")
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, home)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from vtp.errors import RemoteError, VtpError
+
+    try:
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
+    except KeyboardInterrupt:
+        print("vtp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RemoteError as err:  # Vertex AI or a registry refused or could not be reached
+        print(f"vtp: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except VtpError as err:
+        print(f"vtp: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _compile(args) -> int:
+    from vtp import compiler as compiling
+
+    out = Path(args.out)
+    if args.check:
+        drift = compiling.check(out, args.component_image)
+        if drift.clean:
+            print(f"{out}/ is up to date")
+            return EXIT_OK
+        for label, files in (("stale", drift.stale), ("missing", drift.missing)):
+            for f in files:
+                print(f"{label}: {f}", file=sys.stderr)
+        for f in drift.extra:
+            print(f"not produced by the source: {f}", file=sys.stderr)
+        print("run `vtp compile` to regenerate", file=sys.stderr)
+        return EXIT_FAILED
+    for path in compiling.compile_all(out, args.component_image):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _run(args) -> int:
+    if not args.local:
+        print(
+            "vtp: error: `vtp run` runs pipelines on this machine: add --local "
+            "(for Vertex AI, compile and submit the YAML under compiled/pipelines/)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from vtp.local.executor import select_runtime
+
+    select_runtime(args.runtime)  # docker: fails now without an engine; steps read $VTP_RUNTIME
+    from vtp import catalog, params
+    from vtp.cli.summary import as_json, summarize
+    from vtp.components.targets import LOCAL
+    from vtp.defaults import LOCAL_PROJECT
+    from vtp.home import LocalHome
+    from vtp.local.run import RunFailed, run_pipeline
+
+    module = catalog.pipeline_module(args.pipeline)
+    pipeline = module.build(LOCAL)
+    values = params.resolve(
+        pipeline,
+        assignments=params.parse_assignments(args.param),
+        file_values=params.load_params_file(args.params) if args.params else None,
+        fallbacks={"project": LOCAL_PROJECT},
+    )
+    if hasattr(module, "check_params"):
+        module.check_params(params.effective(pipeline, values))
+    home = LocalHome.resolve(args.home)
+    try:
+        record = run_pipeline(
+            args.pipeline, values, home=home, cache=args.cache, verbose=args.verbose
+        )
+    except RunFailed as err:
+        record = err.record
+        print(f"\nvtp: {err}", file=sys.stderr)
+        if record is not None:
+            print(summarize(record), file=sys.stderr)
+        return EXIT_INTERRUPTED if record and record.state == "CANCELLED" else EXIT_FAILED
+    from vtp.local.registry import LocalModelRegistry
+
+    registry = LocalModelRegistry(home.registry_db)
+    print(as_json(record) if args.json else "\n" + summarize(record, registry))
+    return EXIT_OK
+
+
+def _list(args) -> int:
+    from vtp import catalog, params
+    from vtp.components.targets import LOCAL
+
+    names = [args.pipeline] if args.pipeline else sorted(catalog.PIPELINES)
+    for name in names:
+        module = catalog.pipeline_module(name)
+        print(f"{name}: {(module.__doc__ or '').strip().splitlines()[0]}")
+        if args.pipeline:
+            for pname, spec in params.declared_inputs(module.build(LOCAL)).items():
+                default = f" = {spec.default!r}" if spec.optional else "  (required)"
+                print(f"  {pname}: {spec.type}{default}")
+    return EXIT_OK
+
+
+def _models(args) -> int:
+    from vtp.home import LocalHome
+    from vtp.local.registry import LocalModelRegistry
+    from vtp.local.registry_format import format_model_details, format_models_table
+
+    home = LocalHome.resolve(args.home)
+    if not home.registry_db.exists():
+        print(f"no local registry yet at {home.registry_db} (run a pipeline first)")
+        return EXIT_OK
+    registry = LocalModelRegistry(home.registry_db)
+    if args.models_command == "list":
+        print(format_models_table(registry.list_models()))
+    else:
+        print(format_model_details(registry.list_versions(args.name)))
+    return EXIT_OK
+
+
+def _tuning(args) -> int:
+    from vtp.home import LocalHome
+    from vtp.local import tuning_records
+
+    root = LocalHome.resolve(args.home).root
+    if args.tuning_command == "list":
+        print(tuning_records.format_jobs(tuning_records.jobs(root)))
+    else:
+        print(tuning_records.format_trials(*tuning_records.trials(root, args.job)))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "compile": _compile,
+    "run": _run,
+    "list": _list,
+    "tuning": _tuning,
+    "models": _models,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

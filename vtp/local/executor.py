@@ -1,0 +1,569 @@
+"""The local custom-job executor: a Vertex custom job's worker pools, run on this machine.
+
+Each replica of each pool runs with the Vertex runtime contract (docs: vertex-contract.md):
+`CLUSTER_SPEC`, `TF_CONFIG`, `MASTER_*`, `AIP_*` directories, and Cloud Storage references
+mapped onto a local root. Two runtimes: `process` (the default) runs each replica as a local
+process; `docker` runs each as `docker run` of its pool's image (`_docker.py`). The job
+succeeds when every replica exits 0; the first failure, the timeout, or `should_stop()` stops
+every replica (its process group, or its container).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from vtp.errors import JobError
+from vtp.gcs import GCS_FUSE_ROOT
+from vtp.local._commands import (
+    IMAGE_COMMANDS_ENV,
+    check_module,
+    image_commands_from_env,
+    pool_command,
+)
+from vtp.local._docker import (
+    DOCKER,
+    PROCESS,
+    RUNTIME_ENV,
+    RUNTIMES,
+    ContainerProcess,
+    ContainerRun,
+    DockerUnavailable,
+    Engine,
+    check_runtime,
+    container_env,
+    container_name,
+    container_run,
+    describe_docker_exit,
+    docker_engine,
+    gpu_notice,
+    gpu_request,
+    new_token,
+    package_mounts,
+    runtime_from_env,
+    select_runtime,
+    visible_gpus,
+)
+from vtp.local._pools import DEFAULT_TIMEOUT, Pool, parse_pools, parse_timeout, snake_keys
+from vtp.local._process import ReplicaProcess, Terminated, describe_exit, sigterm_raises, stop_all
+from vtp.local.reference_trainers import is_reference_image, trainers_root
+from vtp.local.replica_env import (
+    CUDA_ENV,
+    OutputDirs,
+    Replica,
+    gpu_passthrough,
+    output_dirs,
+    plan_replicas,
+    replica_env,
+    rewrite_gcs,
+)
+
+__all__ = [
+    "DOCKER",
+    "IMAGE_COMMANDS_ENV",
+    "PROCESS",
+    "RUNTIMES",
+    "RUNTIME_ENV",
+    "ContainerRun",
+    "DockerUnavailable",
+    "Engine",
+    "JobResult",
+    "JobState",
+    "LocalJob",
+    "LocalJobFailed",
+    "ReplicaResult",
+    "docker_runs",
+    "image_commands_from_env",
+    "run_local_job",
+    "runtime_from_env",
+    "select_runtime",
+]
+
+STOP_GRACE_S = 5.0
+POLL_S = 0.05
+_TAG = "[local-job]"
+
+
+class JobState(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+@dataclass
+class LocalJob:
+    """What the twin receives: the inputs of `CustomTrainingJobOp` that matter locally."""
+
+    display_name: str
+    worker_pool_specs: list[dict]
+    base_output_directory: str = ""
+    timeout: str = DEFAULT_TIMEOUT
+    labels: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReplicaResult:
+    """How one replica ran. `exit_code` is negative when a signal ended it."""
+
+    name: str
+    command: list[str]
+    exit_code: int | None
+    duration_s: float
+    log_path: Path
+    tail: list[str]
+
+
+@dataclass
+class JobResult:
+    """How the job ran; `output_dirs` are local paths, `output_uris` in the base's namespace."""
+
+    display_name: str
+    state: JobState
+    replicas: list[ReplicaResult]
+    output_dirs: dict[str, str]
+    output_uris: dict[str, str]
+    duration_s: float
+
+    @property
+    def model_dir(self) -> str | None:
+        """Local `AIP_MODEL_DIR`, None without a base output directory."""
+        return self.output_dirs.get("AIP_MODEL_DIR")
+
+    def replica(self, name: str) -> ReplicaResult:
+        return next(r for r in self.replicas if r.name == name)
+
+
+class LocalJobFailed(JobError):
+    """A local job that failed or timed out; `result` holds every replica's outcome."""
+
+    def __init__(self, message: str, result: JobResult, replica: str | None = None):
+        super().__init__(message)
+        self.result = result
+        self.replica = replica
+
+
+def run_local_job(
+    job: LocalJob,
+    *,
+    work_dir: Path,
+    gcs_root: Path,
+    image_commands: Mapping[str, Sequence[str]] | None = None,
+    trial_id: str | None = None,
+    extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+    log: Callable[[str], None] = print,
+    should_stop: Callable[[], bool] | None = None,
+    cwd: Path | None = None,
+    stop_grace_s: float = STOP_GRACE_S,
+    runtime: str | None = None,
+) -> JobResult:
+    """Run `job` on this machine under the Vertex runtime contract.
+
+    Args:
+        job: The custom job payload.
+        work_dir: Where `logs/<replica>.log` go.
+        gcs_root: Local stand-in for Cloud Storage (`gs://b/x` -> `<gcs_root>/b/x`).
+        image_commands: `{image_uri: command}` for pools whose `command` is empty (the image's
+            ENTRYPOINT); None reads `$VTP_IMAGE_COMMANDS`. Process runtime only.
+        trial_id: Tuning trial id: per-trial `AIP_*` dirs and `CLOUD_ML_TRIAL_ID`.
+        extra_args: Appended after every pool's args (`--param=value` of a trial).
+        extra_env: Added to every replica's environment, last.
+        log: Receives every output line, prefixed `[workerpoolI-J]`, and the job's notices.
+        should_stop: Polled while running; True stops the job with state CANCELLED.
+        cwd: Working directory of the replicas (default: ours; process runtime only).
+        stop_grace_s: Seconds between SIGTERM and SIGKILL when stopping replicas.
+        runtime: `process` (local processes) or `docker` (`docker run` of each pool's image);
+            None reads `$VTP_RUNTIME`, default `process`.
+
+    Returns:
+        The result, with state SUCCEEDED or CANCELLED.
+
+    Raises:
+        SpecError: The payload is invalid.
+        DockerUnavailable: The docker runtime was chosen and no Docker engine answers.
+        LocalJobFailed: A replica failed or the job exceeded its timeout (a `JobError`).
+        JobError: A replica cannot be started locally.
+    """
+    runtime = runtime_from_env() if runtime is None else check_runtime(runtime, "runtime")
+    engine = docker_engine() if runtime == DOCKER else None
+    timeout_s = parse_timeout(job.timeout)
+    logs_dir = Path(work_dir).expanduser().resolve() / "logs"
+    emit = _serialised(log)
+    plan = _plan(
+        job,
+        gcs_root=gcs_root,
+        image_commands=image_commands,
+        trial_id=trial_id,
+        extra_args=extra_args,
+        extra_env=extra_env,
+        emit=emit,
+        engine=engine,
+    )
+    for pool in plan.pools:
+        _accelerator_notice(pool, emit, engine)
+        if pool.is_python_package and engine is None:
+            first = next(r for r in plan.replicas if r.pool is pool)
+            check_module(pool, plan.envs[first.name], cwd)
+
+    return _supervise(
+        job,
+        plan,
+        logs_dir=logs_dir,
+        cwd=None if engine else cwd,
+        emit=emit,
+        timeout_s=timeout_s,
+        should_stop=should_stop,
+        grace=stop_grace_s,
+    )
+
+
+def docker_runs(
+    job: LocalJob,
+    *,
+    gcs_root: Path,
+    engine: Engine,
+    trial_id: str | None = None,
+    extra_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+    gpus: Callable[[], int] = visible_gpus,
+) -> dict[str, ContainerRun]:
+    """The `docker run` of every replica of `job`, by replica name, as the docker runtime
+    would start them (nothing is started; output directories are created)."""
+    plan = _plan(
+        job,
+        gcs_root=gcs_root,
+        image_commands={},
+        trial_id=trial_id,
+        extra_args=extra_args,
+        extra_env=extra_env,
+        emit=lambda _: None,
+        engine=engine,
+        gpus=gpus,
+    )
+    return plan.containers
+
+
+@dataclass
+class _Plan:
+    """What runs: the started pools, their replicas, each replica's command and environment
+    (for the docker runtime: the `docker run` and the docker client's environment)."""
+
+    pools: list[Pool]
+    replicas: list[Replica]
+    dirs: OutputDirs
+    commands: dict[str, list[str]]
+    envs: dict[str, dict[str, str]]
+    containers: dict[str, ContainerRun] = field(default_factory=dict)
+
+
+def _plan(
+    job: LocalJob,
+    *,
+    gcs_root: Path,
+    image_commands: Mapping[str, Sequence[str]] | None,
+    trial_id: str | None,
+    extra_args: Sequence[str],
+    extra_env: Mapping[str, str] | None,
+    emit: Callable[[str], None],
+    engine: Engine | None,
+    gpus: Callable[[], int] = visible_gpus,
+) -> _Plan:
+    pools = parse_pools(job.worker_pool_specs)
+    trial = str(trial_id) if trial_id not in (None, "") else None
+    gcs_root = Path(gcs_root).expanduser().resolve()
+    gcs_root.mkdir(parents=True, exist_ok=True)
+
+    running_pools = []
+    for pool in pools:
+        if pool.is_reduction_server:
+            emit(
+                f"{_TAG} {pool.name}: Reduction Server image {pool.image_uri} is not started "
+                "locally (it only speeds up all-reduce between Vertex machines)"
+            )
+        else:
+            running_pools.append(pool)
+    if engine is None:
+        mapping = image_commands_from_env() if image_commands is None else image_commands
+        base_commands = {p.index: pool_command(p, mapping) for p in running_pools}
+    replicas = plan_replicas(running_pools)
+    dirs = output_dirs(job.base_output_directory, gcs_root, trial)
+    for path in dirs.paths.values():
+        Path(path).mkdir(parents=True, exist_ok=True)
+    spec = _job_spec(job)
+    if engine is not None:
+        containers = _container_runs(
+            job,
+            replicas,
+            job_spec=spec,
+            gcs_root=gcs_root,
+            trial_id=trial,
+            extra_args=extra_args,
+            extra_env=extra_env,
+            engine=engine,
+            gpus=gpus,
+        )
+        commands = {n: c.argv for n, c in containers.items()}
+        envs = {n: c.client_env for n, c in containers.items()}
+        return _Plan(running_pools, replicas, dirs, commands, envs, containers)
+    envs = {
+        r.name: replica_env(
+            r,
+            replicas,
+            job_spec=spec,
+            gcs_root=gcs_root,
+            dirs=dirs,
+            trial_id=trial,
+            extra_env=extra_env,
+        )
+        for r in replicas
+    }
+    for r in replicas:
+        if is_reference_image(r.pool.image_uri):  # as /app is on the path in its image
+            path = envs[r.name].get("PYTHONPATH")
+            envs[r.name]["PYTHONPATH"] = str(trainers_root()) + (os.pathsep + path if path else "")
+    commands = {
+        r.name: [
+            rewrite_gcs(str(part), gcs_root)
+            for part in (*base_commands[r.pool.index], *r.pool.args, *extra_args)
+        ]
+        for r in replicas
+    }
+    return _Plan(running_pools, replicas, dirs, commands, envs)
+
+
+def _container_runs(
+    job: LocalJob,
+    replicas: Sequence[Replica],
+    *,
+    job_spec: Mapping,
+    gcs_root: Path,
+    trial_id: str | None,
+    extra_args: Sequence[str],
+    extra_env: Mapping[str, str] | None,
+    engine: Engine,
+    gpus: Callable[[], int],
+) -> dict[str, ContainerRun]:
+    """Each replica's `docker run`. Inside, Cloud Storage is `/gcs` (the local root mounted
+    there); host paths the job itself names (a local base output directory, the hypertune
+    metrics file of `extra_env`) are mounted at the same path."""
+    base = job.base_output_directory
+    inside = output_dirs(base, GCS_FUSE_ROOT, trial_id)
+    mounts: list[tuple[Path, str, bool]] = []
+    if base and not base.startswith(("gs://", GCS_FUSE_ROOT + "/")):
+        host_base = Path(base).expanduser().resolve()
+        mounts.append((host_base, str(host_base), False))
+    for value in (extra_env or {}).values():
+        value = str(value)
+        if os.path.isabs(value) and not value.startswith(GCS_FUSE_ROOT + "/"):
+            parent = Path(value).parent
+            parent.mkdir(parents=True, exist_ok=True)
+            mounts.append((parent, str(parent), False))
+    token = new_token()
+    runs = {}
+    for replica in replicas:
+        env = replica_env(
+            replica,
+            replicas,
+            job_spec=job_spec,
+            gcs_root=GCS_FUSE_ROOT,
+            dirs=inside,
+            trial_id=trial_id,
+            extra_env=extra_env,
+            environ={},
+        )
+        runs[replica.name] = container_run(
+            replica,
+            env=container_env(env, replica.pool, extra_env),
+            extra_args=extra_args,
+            gcs_root=gcs_root,
+            mounts=[*dict.fromkeys(mounts), *package_mounts(replica.pool)],
+            engine=engine,
+            name=container_name(job.display_name, token, replica.name),
+            job_name=job.display_name,
+            gpus=gpu_request(replica.pool, gpus=gpus),
+        )
+    return runs
+
+
+def _supervise(
+    job: LocalJob,
+    plan: _Plan,
+    *,
+    logs_dir: Path,
+    cwd: Path | None,
+    emit: Callable[[str], None],
+    timeout_s: float,
+    should_stop: Callable[[], bool] | None,
+    grace: float,
+) -> JobResult:
+    """Start every replica, wait for the outcome, and leave no process or container behind."""
+    started = time.monotonic()
+    procs: list[ReplicaProcess] = []
+
+    def result(state: JobState) -> JobResult:
+        for proc in procs:
+            proc.finish_output(timeout=2)
+        return JobResult(
+            display_name=job.display_name,
+            state=state,
+            replicas=[
+                ReplicaResult(
+                    p.name, p.command, p.poll(), round(p.duration, 3), p.log_path, p.tail()
+                )
+                for p in procs
+            ],
+            output_dirs=dict(plan.dirs.paths),
+            output_uris=dict(plan.dirs.uris),
+            duration_s=round(time.monotonic() - started, 3),
+        )
+
+    terminated = False
+    with sigterm_raises() as redeliver:
+        try:
+            for replica in plan.replicas:
+                procs.append(_start(replica, plan, logs_dir, cwd, emit))
+            outcome, failed = _wait(procs, started + timeout_s, should_stop)
+            _stop_all(procs, grace)  # grandchildren left by replicas that exited
+        except Terminated:
+            emit(f"{_TAG} SIGTERM: stopping every replica")
+            _stop_all(procs, grace)
+            terminated = True
+        except BaseException:
+            _stop_all(procs, grace)
+            raise
+    if terminated:
+        redeliver()  # with the previous handler back: by default the process ends here
+        raise JobError(f"local job {job.display_name!r} was stopped by SIGTERM")
+
+    final = result(outcome)
+    if outcome is JobState.SUCCEEDED:
+        emit(f"{_TAG} job {job.display_name!r} succeeded in {final.duration_s:.1f}s")
+        return final
+    if outcome is JobState.CANCELLED:
+        emit(f"{_TAG} job {job.display_name!r} cancelled: every replica was stopped")
+        return final
+    if outcome is JobState.TIMED_OUT:
+        raise LocalJobFailed(
+            f"local job {job.display_name!r} exceeded the timeout of "
+            f"{job.timeout or DEFAULT_TIMEOUT} (scheduling.timeout) and every replica was "
+            f"stopped; logs in {logs_dir}",
+            final,
+        )
+    assert failed is not None
+    replica = final.replica(failed.name)
+    code = replica.exit_code or 0
+    hint = describe_docker_exit(code) if plan.containers else ""
+    tail = "\n".join(f"  | {line}" for line in replica.tail) or "  | (no output)"
+    raise LocalJobFailed(
+        f"local job {job.display_name!r} failed: replica {replica.name} "
+        f"{describe_exit(code)}{hint}; the other replicas were stopped.\n"
+        f"command: {shlex.join(replica.command)}\n"
+        f"last {len(replica.tail)} lines of {replica.log_path}:\n{tail}",
+        final,
+        replica.name,
+    )
+
+
+def _start(
+    replica: Replica,
+    plan: _Plan,
+    logs_dir: Path,
+    cwd: Path | None,
+    emit: Callable[[str], None],
+) -> ReplicaProcess:
+    command = plan.commands[replica.name]
+    emit(f"{_TAG} starting {replica.name}: {shlex.join(command)}")
+    log_path = logs_dir / f"{replica.name}.log"
+    try:
+        if replica.name in plan.containers:
+            return ContainerProcess(
+                replica.name, plan.containers[replica.name], cwd=None, log_path=log_path, emit=emit
+            )
+        return ReplicaProcess(
+            replica.name,
+            command,
+            env=plan.envs[replica.name],
+            cwd=cwd,
+            log_path=log_path,
+            emit=emit,
+        )
+    except OSError as exc:
+        raise JobError(f"{replica.name}: cannot start {shlex.join(command)}: {exc}") from exc
+
+
+def _stop_all(procs: Sequence[ReplicaProcess], grace: float) -> None:
+    """Stop every live replica; then remove every container, so none outlives its job."""
+    try:
+        stop_all(procs, grace)
+    finally:
+        for proc in procs:
+            if isinstance(proc, ContainerProcess):
+                proc.remove_container()
+
+
+def _wait(
+    procs: Sequence[ReplicaProcess], deadline: float, should_stop: Callable[[], bool] | None
+) -> tuple[JobState, ReplicaProcess | None]:
+    """Poll until every replica exits 0, one fails, the deadline passes or `should_stop()`."""
+    while True:
+        codes = [proc.poll() for proc in procs]
+        failed = [proc for proc, code in zip(procs, codes, strict=True) if code not in (None, 0)]
+        if failed:  # several may have exited since the last poll: blame the first to exit
+            return JobState.FAILED, min(failed, key=lambda p: p.ended or time.monotonic())
+        if None not in codes:
+            return JobState.SUCCEEDED, None
+        if time.monotonic() >= deadline:
+            return JobState.TIMED_OUT, None
+        if should_stop is not None and should_stop():
+            return JobState.CANCELLED, None
+        time.sleep(POLL_S)
+
+
+def _accelerator_notice(pool: Pool, emit: Callable[[str], None], engine: Engine | None) -> None:
+    """One line per accelerator pool: which GPUs its replicas get, or that they run on CPU."""
+    if not pool.has_accelerator:
+        return
+    if engine is not None:
+        emit(f"{_TAG} {gpu_notice(pool, gpu_request(pool))}")
+        return
+    asked = f"{pool.accelerator_type or 'accelerator'} x {pool.accelerator_count}"
+    if gpu_passthrough(pool):
+        emit(
+            f"{_TAG} {pool.name}: {asked} requested; passing "
+            f"{CUDA_ENV}={os.environ[CUDA_ENV]!r} through to the replicas"
+        )
+    else:
+        emit(
+            f"{_TAG} {pool.name}: {asked} requested; running on CPU locally "
+            f"(set {CUDA_ENV} to use local GPUs)"
+        )
+
+
+def _job_spec(job: LocalJob) -> dict:
+    """The CustomJobSpec as a dict, as `CLUSTER_SPEC["job"]` carries it."""
+    spec: dict[str, object] = {
+        "worker_pool_specs": [snake_keys(p) if p else {} for p in job.worker_pool_specs],
+        "scheduling": {"timeout": job.timeout or DEFAULT_TIMEOUT},
+    }
+    if job.base_output_directory:
+        spec["base_output_directory"] = {"output_uri_prefix": job.base_output_directory}
+    return spec
+
+
+def _serialised(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log`, called by one thread at a time; its errors never stop a log reader."""
+    lock = threading.Lock()
+
+    def emit(line: str) -> None:
+        with lock, contextlib.suppress(Exception):  # a broken sink must not stall replicas
+            log(line)
+
+    return emit

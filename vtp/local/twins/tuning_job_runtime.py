@@ -1,0 +1,126 @@
+"""What the tuning job twin does: the payload Vertex would get, validated, its trials run."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from typing import Any
+
+from google_cloud_pipeline_components.container.v1.gcp_launcher.utils import json_util
+
+from vtp.components.tuning.study import StudySpec
+from vtp.components.tuning.trials import STATES
+from vtp.errors import SpecError
+from vtp.gcs import local_gcs_root, vtp_home
+from vtp.local.twins.records import new_resource_id, write_gcp_resources
+
+#: Where the twin keeps its tuning jobs, under `$VTP_HOME`.
+TUNING_DIR = "tuning"
+
+
+def launcher_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The HyperparameterTuningJob GCPC's launcher sends: empty fields removed, recursively
+    (which also removes `{}` pools, shifting later pools' roles, and zero values)."""
+    return json_util.recursive_remove_empty(copy.deepcopy(payload))
+
+
+def validate_tuning_job(job: dict[str, Any]) -> None:
+    """Parses `job` into `aiplatform_v1.HyperparameterTuningJob`, as the API would.
+
+    Raises:
+        SpecError: naming the field the proto refuses.
+    """
+    from vtp.components.specs._proto import check_message
+
+    check_message("HyperparameterTuningJob", job)
+    pools = job.get("trial_job_spec", {}).get("worker_pool_specs", [])
+    if not pools:
+        raise SpecError("worker_pool_specs", pools, "must hold at least the primary pool")
+
+
+def study_from_payload(payload: dict[str, Any]) -> StudySpec:
+    """The `StudySpec` of the op's inputs (`serialize_metrics` / `serialize_parameters` forms,
+    enums as names or numbers)."""
+    return StudySpec.from_dict(payload["study_spec"])
+
+
+def run_tuning_job_twin(
+    *, gcp_resources_path: str, project: str, location: str, payload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Validates and runs one tuning job locally; records it under `$VTP_HOME/tuning/<id>/`.
+
+    Returns:
+        The finished trials in `Trial.to_json` shape (dicts).
+    """
+    import optuna
+
+    from vtp.components.specs import parse_worker_pool_specs
+    from vtp.local.tuner import run_local_study
+
+    study = study_from_payload(payload)
+    raw_pools = payload["trial_job_spec"]["worker_pool_specs"]
+    job = launcher_payload(payload)
+    pools = job.get("trial_job_spec", {}).get("worker_pool_specs", [])
+    if len(pools) != len(raw_pools):
+        print(
+            f"notice: {len(raw_pools) - len(pools)} empty worker pool(s) removed, as GCPC's "
+            "launcher does; later pools move up a role"
+        )
+    parse_worker_pool_specs(pools)
+    validate_tuning_job(job)
+
+    job_id = new_resource_id()
+    name = f"projects/{project}/locations/{location}/hyperparameterTuningJobs/{job_id}"
+    home = vtp_home()
+    write_gcp_resources(gcp_resources_path, "HyperparameterTuningJob", name)
+    print(f"local hyperparameter tuning job {name}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = run_local_study(
+        study=study,
+        worker_pool_specs=pools,
+        max_trial_count=payload["max_trial_count"],
+        parallel_trial_count=payload["parallel_trial_count"],
+        max_failed_trial_count=payload["max_failed_trial_count"],
+        base_output_directory=job["trial_job_spec"]
+        .get("base_output_directory", {})
+        .get("output_uri_prefix", ""),
+        job_dir=home / TUNING_DIR / job_id,
+        gcs_root=local_gcs_root(home),
+        display_name=job.get("display_name", ""),
+        job_record={"name": name, "job": job, "create_time": _now()},
+    )
+    succeeded = sum(1 for t in trials if t["state"] == STATES["SUCCEEDED"])
+    print(f"tuning job {job_id} succeeded: {succeeded} of {len(trials)} trial(s) SUCCEEDED")
+    return trials
+
+
+def local_trials(gcp_resources: str) -> list[str]:
+    """The trials a local tuning job recorded, as `Trial.to_json` strings.
+
+    Raises:
+        SpecError: `gcp_resources` names no local tuning job.
+        FileNotFoundError: the job has no trial record under `$VTP_HOME/tuning/`.
+    """
+    from vtp.components.tuning.get_trials import tuning_job_name, tuning_job_uri
+
+    uri = tuning_job_uri(gcp_resources)
+    if not uri.startswith("local://"):
+        raise SpecError(
+            "gcp_resources.resources[0].resourceUri",
+            uri,
+            "must be a local tuning job (local://projects/...); read a Vertex job's trials "
+            "with the VERTEX target's GetTrialsOp",
+        )
+    name, _ = tuning_job_name(gcp_resources)
+    path = vtp_home() / TUNING_DIR / name.rsplit("/", 1)[1] / "trials.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trials recorded for {name}: {path} does not exist (is VTP_HOME the home the "
+            "tuning job ran with?)"
+        )
+    return [json.dumps(trial) for trial in json.loads(path.read_text())]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
