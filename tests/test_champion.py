@@ -39,12 +39,6 @@ PROJECT, LOCATION = "local-project", "us-central1"
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("VTP_HOME", str(tmp_path / "vtp"))
-    return tmp_path / "vtp"
-
-
 def _upload(home, name="clf", parent=None, aliases=(), default=True, uri="gs://b/m1"):
     registry = default_registry(home)
     return registry.upload(

@@ -122,18 +122,6 @@ RUNNER = "runner@p.iam.gserviceaccount.com"
 NETWORK = "projects/123456789012/global/networks/vpc"
 
 
-@pytest.fixture
-def vertex(monkeypatch):
-    """The Vertex AI stand-in on loopback, `vtp` pointed at it."""
-    from standins.vertex_api import VertexStandIn
-
-    for name in ("GOOGLE_CLOUD_PROJECT", "VTP_LOCATION"):
-        monkeypatch.delenv(name, raising=False)
-    with VertexStandIn(project="p", location="us-central1") as standin:
-        monkeypatch.setenv("VTP_VERTEX_ENDPOINT", standin.endpoint)
-        yield standin
-
-
 def vtp(*args: str) -> int:
     from vtp.cli.main import main
 
@@ -144,7 +132,7 @@ def create(*args: str, pipeline: str = "training") -> int:
     return vtp("create", pipeline, "--pipeline-root", "gs://vtp-runs/root", *args)
 
 
-def test_create_sends_the_schedule_and_prints_the_next_fire_times(vertex, capsys):
+def test_create_sends_the_schedule_and_prints_the_next_fire_times(vertex_api, capsys):
     code = create(
         "--cron",
         "TZ=Europe/Paris 0 6 * * mon-fri",
@@ -171,7 +159,7 @@ def test_create_sends_the_schedule_and_prints_the_next_fire_times(vertex, capsys
     )
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    (call,) = vertex.calls("POST", "/schedules")
+    (call,) = vertex_api.calls("POST", "/schedules")
     sent = call.message
     assert sent.cron == "TZ=Europe/Paris 0 6 * * mon-fri"
     assert sent.display_name == "weekday training"
@@ -191,7 +179,7 @@ def test_create_sends_the_schedule_and_prints_the_next_fire_times(vertex, capsys
     tasks = call.body["createPipelineJobRequest"]["pipelineJob"]["pipelineSpec"]["root"]["dag"]
     assert {t["cachingOptions"]["enableCache"] for t in tasks["tasks"].values()} == {False}
 
-    stored = vertex.schedule(out[0].split()[-1])
+    stored = vertex_api.schedule(out[0].split()[-1])
     assert out[0] == f"schedule   {stored.name}"
     assert out[1] == "name       weekday training"
     assert out[2] == (
@@ -210,25 +198,25 @@ def test_create_sends_the_schedule_and_prints_the_next_fire_times(vertex, capsys
     assert stored.next_run_time.isoformat() == "2031-01-01T05:00:00+00:00"
 
 
-def test_fire_times_follow_the_stand_in_across_daylight_saving(vertex, capsys):
+def test_fire_times_follow_the_stand_in_across_daylight_saving(vertex_api, capsys):
     assert create("--cron", "CRON_TZ=America/New_York 30 2 * * *", "--start", "2031-03-08") == 0
     out = capsys.readouterr().out.splitlines()
-    stored = vertex.schedule(out[0].split()[-1])
+    stored = vertex_api.schedule(out[0].split()[-1])
     printed = [line.split("(")[-1].rstrip(")") for line in out[4:]]
     assert printed[:2] == ["2031-03-08 07:30 UTC", "2031-03-10 06:30 UTC"]  # 03-09 02:30: none
     assert stored.next_run_time.strftime("%Y-%m-%d %H:%M UTC") == printed[0]
     for expected in printed[1:3]:
-        vertex.fire_schedule(stored.name)
-        after = vertex.schedule(stored.name).next_run_time
+        vertex_api.fire_schedule(stored.name)
+        after = vertex_api.schedule(stored.name).next_run_time
         assert after.strftime("%Y-%m-%d %H:%M UTC") == expected
 
 
-def test_list_pause_resume_delete(vertex, capsys):
+def test_list_pause_resume_delete(vertex_api, capsys):
     assert create("--cron", "0 3 * * *", "--display-name", "nightly", "--max-runs", "5") == 0
     nightly = capsys.readouterr().out.splitlines()[0].split()[-1]
     assert create("--cron", "*/30 * * * *", "--display-name", "half-hourly") == 0
     half = capsys.readouterr().out.splitlines()[0].split()[-1]
-    vertex.fire_schedule(nightly)
+    vertex_api.fire_schedule(nightly)
 
     assert vtp("list") == 0
     table = capsys.readouterr().out.splitlines()
@@ -238,21 +226,21 @@ def test_list_pause_resume_delete(vertex, capsys):
     assert list(rows) == [half_id, nightly_id]  # newest first
     assert rows[nightly_id].split()[1:4] == ["nightly", "ACTIVE", "0"]
     assert rows[nightly_id].split()[-1] == "1/5"  # runs started / max runs
-    next_run = vertex.schedule(nightly).next_run_time.strftime("%Y-%m-%d %H:%M")
+    next_run = vertex_api.schedule(nightly).next_run_time.strftime("%Y-%m-%d %H:%M")
     assert next_run in rows[nightly_id]
 
     assert vtp("pause", nightly_id) == 0
     assert capsys.readouterr().out == f"paused   {nightly}  (nightly)\n"
-    assert vertex.schedule(nightly).state.name == "PAUSED"
+    assert vertex_api.schedule(nightly).state.name == "PAUSED"
     assert vtp("list") == 0
     paused_row = capsys.readouterr().out.splitlines()[2]
     assert paused_row.split()[2] == "PAUSED" and " - " in paused_row
 
     assert vtp("resume", nightly, "--catch-up") == 0
     assert capsys.readouterr().out == f"active   {nightly}  (nightly)\n"
-    (resume,) = vertex.calls("POST", ":resume")
+    (resume,) = vertex_api.calls("POST", ":resume")
     assert resume.body == {"catchUp": True}
-    assert vertex.schedule(nightly).state.name == "ACTIVE"
+    assert vertex_api.schedule(nightly).state.name == "ACTIVE"
 
     assert vtp("delete", half_id) == 0
     assert capsys.readouterr().out == f"deleted  {half}\n"
@@ -260,15 +248,15 @@ def test_list_pause_resume_delete(vertex, capsys):
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == [nightly_id]
 
 
-def test_a_resource_name_carries_its_project_and_location(vertex, capsys):
+def test_a_resource_name_carries_its_project_and_location(vertex_api, capsys):
     from vtp.cli.main import main
 
     assert create("--cron", "0 3 * * *") == 0
     name = capsys.readouterr().out.splitlines()[0].split()[-1]
     assert main(["schedule", "pause", name]) == 0  # no --project: the name has it
     assert capsys.readouterr().out.startswith(f"paused   {name}")
-    assert vertex.schedule(name).state.name == "PAUSED"
-    before = len(vertex.calls())
+    assert vertex_api.schedule(name).state.name == "PAUSED"
+    before = len(vertex_api.calls())
     assert main(["schedule", "resume", name, "--project", "q"]) == 2
     err = capsys.readouterr().err
     assert err == (
@@ -277,12 +265,12 @@ def test_a_resource_name_carries_its_project_and_location(vertex, capsys):
     )
     assert main(["schedule", "delete", name, "--location", "europe-west4"]) == 2
     assert "--location must be left out or match" in capsys.readouterr().err
-    assert len(vertex.calls()) == before  # refused before any request
+    assert len(vertex_api.calls()) == before  # refused before any request
     assert main(["schedule", "pause", "123"]) == 2  # an id needs a project
     assert "no project: pass --project PROJECT" in capsys.readouterr().err
 
 
-def test_empty_list(vertex, capsys):
+def test_empty_list(vertex_api, capsys):
     assert vtp("list") == 0
     assert capsys.readouterr().out == "no schedules\n"
 
@@ -307,14 +295,14 @@ def test_empty_list(vertex, capsys):
         (["--cron", "0 0 * * *", "--label", "A=b"], "labels key must start with a lowercase"),
     ],
 )
-def test_bad_schedules_send_no_request(vertex, capsys, args, message):
+def test_bad_schedules_send_no_request(vertex_api, capsys, args, message):
     assert create(*args) == 2
     err = capsys.readouterr().err
     assert err.startswith("vtp: error: ") and message in err, err
-    assert vertex.calls() == []
+    assert vertex_api.calls() == []
 
 
-def test_vertex_refusals_are_one_line_and_exit_1(vertex, capsys):
+def test_vertex_refusals_are_one_line_and_exit_1(vertex_api, capsys):
     assert create("--cron", "0 3 * * *") == 0
     name = capsys.readouterr().out.splitlines()[0].split()[-1]
     assert vtp("resume", name) == 1  # it is not paused
@@ -342,7 +330,7 @@ def test_unreachable_endpoint_is_one_line_and_exit_1(monkeypatch, capsys):
     assert len(err.splitlines()) == 1
 
 
-def test_schedule_of_a_registry_template_version(vertex, capsys):
+def test_schedule_of_a_registry_template_version(vertex_api, capsys):
     """Adds `tests.standins.artifact_registry.ArtifactRegistryStandIn` (the template registry)."""
     from pathlib import Path
 
@@ -356,7 +344,7 @@ def test_schedule_of_a_registry_template_version(vertex, capsys):
         package, version = templates.registry_client(host).upload_pipeline(str(compiled))
         url = templates.template_url(host, package, version)
         assert create("--cron", "0 3 * * *", pipeline=url) == 0, capsys.readouterr().err
-    (call,) = vertex.calls("POST", "/schedules")
+    (call,) = vertex_api.calls("POST", "/schedules")
     job = call.message.create_pipeline_job_request.pipeline_job
     assert job.template_uri == url
     assert job.template_metadata.version == version

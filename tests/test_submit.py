@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 from kfp import compiler, dsl
-from standins.gcs import gcs_emulator
-from standins.vertex_api import VertexStandIn
 
 from vtp.cli.main import main
 
@@ -54,17 +52,6 @@ def tiny_yaml(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny.yaml"
     compiler.Compiler().compile(_tiny, str(path))
     return path
-
-
-@pytest.fixture
-def vertex(monkeypatch):
-    """Vertex AI and Cloud Storage stand-ins on loopback, `vtp` pointed at them."""
-    for name in ("GOOGLE_CLOUD_PROJECT", "VTP_LOCATION"):
-        monkeypatch.delenv(name, raising=False)
-    with gcs_emulator() as gcs, VertexStandIn(project="p", location="us-central1") as standin:
-        standin.gcs = gcs
-        monkeypatch.setenv("VTP_VERTEX_ENDPOINT", standin.endpoint)
-        yield standin
 
 
 def submit(*args: str) -> int:

@@ -26,13 +26,6 @@ POOL = {
 }
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("VTP_HOME", str(home))
-    return home
-
-
 def _gcpc_study():
     """The study inputs as GCPC's own serializers write them."""
     from google.cloud.aiplatform import hyperparameter_tuning as hpt
