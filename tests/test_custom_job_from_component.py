@@ -18,12 +18,12 @@ from google_cloud_pipeline_components.v1.custom_job import (
 from kfp import compiler, dsl, local
 from kfp.dsl import Dataset, Input, Output
 
-from vtp import gcs as paths
 from vtp.components.custom_jobs import LocalRunNotice, local_step
 from vtp.components.specs import CustomJobSpec, parse_worker_pool_specs
 from vtp.components.targets import LOCAL, VERTEX
 from vtp.errors import SpecError
-from vtp.home import LocalHome
+from vtp.gcs import GCS_ROOT_ENV
+from vtp.home import HOME_ENV, LocalHome
 
 TARGETS = [VERTEX, LOCAL]
 IMAGE = "python:3.11"
@@ -320,8 +320,8 @@ def test_same_pipeline_compiles_for_vertex_and_runs_locally(tmp_path, capfd, mon
     options = {**GPU_OPTIONS, "display_name": "scale-both-targets"}
     compiler.Compiler().compile(_pipeline(VERTEX, **options), str(tmp_path / "p.yaml"))
     home = LocalHome(tmp_path / "home").create()
-    monkeypatch.setenv(paths.HOME_ENV, str(home.root))  # restored after the test
-    monkeypatch.setenv(paths.GCS_ROOT_ENV, str(home.gcs_root))
+    monkeypatch.setenv(HOME_ENV, str(home.root))  # restored after the test
+    monkeypatch.setenv(GCS_ROOT_ENV, str(home.gcs_root))
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(home.pipeline_root),

@@ -17,9 +17,9 @@ import yaml
 from kfp import compiler, components, dsl
 from kfp.dsl.yaml_component import YamlComponent
 
-from vtp import gcs as paths
 from vtp.components.targets import VERTEX
-from vtp.home import LocalHome
+from vtp.gcs import GCS_ROOT_ENV
+from vtp.home import HOME_ENV, LocalHome
 from vtp.local.registry import LocalModelRegistry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,8 +136,8 @@ def test_compiled_training_pipeline_is_a_step_of_another_pipeline(tmp_path):
 @pytest.mark.filterwarnings("ignore::vtp.components.custom_jobs.LocalRunNotice")
 def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, monkeypatch):
     home = LocalHome(tmp_path / "home")
-    monkeypatch.setenv(paths.HOME_ENV, str(home.root))  # run_local exports the home; restored
-    monkeypatch.setenv(paths.GCS_ROOT_ENV, str(home.gcs_root))
+    monkeypatch.setenv(HOME_ENV, str(home.root))  # run_local exports the home; restored
+    monkeypatch.setenv(GCS_ROOT_ENV, str(home.gcs_root))
     record = team_pipeline.run_local(
         home, project="team-project", data_source=str(REPO / "data" / "breast_cancer.csv")
     )

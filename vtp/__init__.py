@@ -13,7 +13,10 @@ Packages, in the order data flows through them:
 
 from importlib.metadata import PackageNotFoundError, version
 
+#: The version lives in one place, the package metadata (`pyproject.toml [project] version`);
+#: `vtp --version`, image tags and template tags all read it from here.
+UNKNOWN_VERSION = "0+unknown"
 try:
     __version__ = version("vtp")
 except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
+    __version__ = UNKNOWN_VERSION

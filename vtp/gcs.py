@@ -1,4 +1,4 @@
-"""Where vtp keeps local state, and how `gs://` URIs map onto local paths.
+"""How `gs://` URIs map onto local paths (where local state lives is `vtp.home`).
 
 On Vertex, Cloud Storage is mounted under `/gcs/` (`gs://b/x` is `/gcs/b/x`). Locally the
 twin mounts the same namespace under `$VTP_HOME/gcs/` and exports that root as
@@ -10,26 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HOME_ENV = "VTP_HOME"
 GCS_ROOT_ENV = "VTP_GCS_ROOT"
-DEFAULT_HOME = ".vtp"
 GCS_FUSE_ROOT = "/gcs"
-
-
-def vtp_home(override: str | os.PathLike | None = None) -> Path:
-    """The root of all local state: `override`, else `$VTP_HOME`, else `./.vtp`."""
-    raw = override or os.environ.get(HOME_ENV) or DEFAULT_HOME
-    return Path(raw).expanduser().resolve()
-
-
-def registry_db(home: Path | None = None) -> Path:
-    """Path of the local model registry database."""
-    return (home or vtp_home()) / "registry.db"
-
-
-def local_gcs_root(home: Path | None = None) -> Path:
-    """The directory that stands in for Cloud Storage in local runs."""
-    return (home or vtp_home()) / "gcs"
 
 
 def gcs_root() -> str | None:

@@ -1,4 +1,17 @@
-"""The layout of local state under one root (`./.vtp/`, `--home DIR` or `$VTP_HOME`)."""
+"""The one home of local state: every path vtp keeps on this machine, under one root.
+
+The root is `--home DIR`, else `$VTP_HOME`, else `./.vtp`. Under it:
+
+| path | holds |
+| --- | --- |
+| `gcs/` | the local stand-in for Cloud Storage (`gs://bucket/x` is `gcs/bucket/x`) |
+| `gcs/local-pipeline-root/` | the local pipeline root |
+| `registry.db` | the local model registry (SQLite) |
+| `jobs/`, `runs/`, `tuning/` | local custom jobs, pipeline runs, tuning studies |
+| `cache/` | the step cache |
+
+How `gs://` URIs map onto `gcs/` (and onto `/gcs/` on Vertex) is `vtp.gcs`'s job.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +19,45 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vtp import gcs as paths
+from vtp.gcs import GCS_ROOT_ENV
+
+HOME_ENV = "VTP_HOME"
+DEFAULT_HOME = ".vtp"
 
 #: The local pipeline root sits inside the local Cloud Storage mount, so every artifact
 #: has the `gs://` URI it would have on Vertex: `gs://local-pipeline-root/...`.
 PIPELINE_ROOT_BUCKET = "local-pipeline-root"
 
 
+def vtp_home(override: str | os.PathLike | None = None) -> Path:
+    """The root of all local state: `override`, else `$VTP_HOME`, else `./.vtp`."""
+    raw = override or os.environ.get(HOME_ENV) or DEFAULT_HOME
+    return Path(raw).expanduser().resolve()
+
+
+def registry_db(home: Path | None = None) -> Path:
+    """Path of the local model registry database."""
+    return (home or vtp_home()) / "registry.db"
+
+
+def local_gcs_root(home: Path | None = None) -> Path:
+    """The directory that stands in for Cloud Storage in local runs."""
+    return (home or vtp_home()) / "gcs"
+
+
 @dataclass(frozen=True)
 class LocalHome:
+    """One resolved home and the paths under it."""
+
     root: Path
 
     @classmethod
     def resolve(cls, override: str | os.PathLike | None = None) -> LocalHome:
-        return cls(paths.vtp_home(override))
+        return cls(vtp_home(override))
 
     @property
     def gcs_root(self) -> Path:
-        return paths.local_gcs_root(self.root)
+        return local_gcs_root(self.root)
 
     @property
     def pipeline_root(self) -> Path:
@@ -31,7 +65,7 @@ class LocalHome:
 
     @property
     def registry_db(self) -> Path:
-        return paths.registry_db(self.root)
+        return registry_db(self.root)
 
     @property
     def cache_root(self) -> Path:
@@ -52,5 +86,5 @@ class LocalHome:
 
     def export(self) -> None:
         """Makes this home the one every component subprocess sees."""
-        os.environ[paths.HOME_ENV] = str(self.root)
-        os.environ[paths.GCS_ROOT_ENV] = str(self.gcs_root)
+        os.environ[HOME_ENV] = str(self.root)
+        os.environ[GCS_ROOT_ENV] = str(self.gcs_root)

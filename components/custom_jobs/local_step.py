@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vtp.errors import VtpError
-from vtp.gcs import GCS_ROOT_ENV, HOME_ENV, local_gcs_root, vtp_home
+from vtp.gcs import GCS_ROOT_ENV
+from vtp.home import HOME_ENV, local_gcs_root, vtp_home
 from vtp.local._pools import Pool, parse_pools, snake_keys
 from vtp.local.replica_env import output_dirs, plan_replicas, replica_env
 

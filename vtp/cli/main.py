@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version="vtp 0.1.0")
+    from vtp import __version__
+
+    p.add_argument("--version", action="version", version=f"vtp {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     home = argparse.ArgumentParser(add_help=False)

@@ -8,7 +8,6 @@ its package and moves the ones that already name another version with `update_ta
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -87,10 +86,11 @@ class PackageEntry:
 
 def package_version() -> str:
     """The installed vtp version: every upload is tagged with it."""
-    try:
-        return importlib.metadata.version("vtp")
-    except importlib.metadata.PackageNotFoundError:
-        raise VtpError("vtp is not installed (`make install`): no version to tag with") from None
+    from vtp import UNKNOWN_VERSION, __version__
+
+    if __version__ == UNKNOWN_VERSION:
+        raise VtpError("vtp is not installed (`make install`): no version to tag with")
+    return __version__
 
 
 def publish_tags(extra: Sequence[str] = ()) -> list[str]:

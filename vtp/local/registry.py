@@ -65,7 +65,7 @@ from typing import Any
 
 from vtp.defaults import DEFAULT_LOCATION, LOCAL_PROJECT
 from vtp.errors import RegistryError
-from vtp.gcs import registry_db
+from vtp.home import registry_db
 from vtp.local.registry_schema import connect, ensure_schema
 from vtp.local.registry_values import (
     DEFAULT_ALIAS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vtp.components.models.lookup import alias_missing, ambiguous, versioned_name
-from vtp.gcs import registry_db
+from vtp.home import registry_db
 from vtp.local.twins.model_upload_runtime import LOCAL_MODEL_URI_PREFIX
 
 

@@ -9,7 +9,7 @@ import json
 from google_cloud_pipeline_components.container.v1.gcp_launcher.utils import json_util
 
 from vtp.errors import SpecError
-from vtp.gcs import local_gcs_root, vtp_home
+from vtp.home import local_gcs_root, vtp_home
 from vtp.local.twins.records import new_resource_id, write_gcp_resources, write_record
 
 

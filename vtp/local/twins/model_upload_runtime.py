@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vtp.errors import SpecError
-from vtp.gcs import registry_db
+from vtp.home import registry_db
 
 RESOURCE_NAME_KEY = "resourceName"
 LOCAL_MODEL_URI_PREFIX = "vtp-local://"

@@ -12,7 +12,7 @@ from google_cloud_pipeline_components.container.v1.gcp_launcher.utils import jso
 from vtp.components.tuning.study import StudySpec
 from vtp.components.tuning.trials import STATES
 from vtp.errors import SpecError
-from vtp.gcs import local_gcs_root, vtp_home
+from vtp.home import local_gcs_root, vtp_home
 from vtp.local.twins.records import new_resource_id, write_gcp_resources
 
 #: Where the twin keeps its tuning jobs, under `$VTP_HOME`.
