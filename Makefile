@@ -24,7 +24,7 @@ test: $(STAMP) ## Run the test suite (lint, compiled/ freshness, unit and end-to
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/vtp compile --check
-	$(BIN)/vtp check --local
+	$(BIN)/vtp check --local --template
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 compile: $(STAMP) ## Regenerate compiled/ from the source

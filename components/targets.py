@@ -50,10 +50,8 @@ VERTEX = Target(
         "ChampionLookupOp": "vtp.components.models.champion_vertex:champion_lookup",
         "CustomTrainingJobOp": "google_cloud_pipeline_components.v1.custom_job:CustomTrainingJobOp",
         "GetTrialsOp": "vtp.components.tuning.get_trials:get_trials",
-        "HyperparameterTuningJobRunOp": (
-            "google_cloud_pipeline_components.v1.hyperparameter_tuning_job"
-            ":HyperparameterTuningJobRunOp"
-        ),
+        # GCPC's op, loaded without the Vertex AI SDK its package imports (`_gcpc`)
+        "HyperparameterTuningJobRunOp": "vtp.components._gcpc:HyperparameterTuningJobRunOp",
         "ModelUploadOp": "google_cloud_pipeline_components.v1.model:ModelUploadOp",
     },
 )

@@ -23,6 +23,17 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 #: Variables of the user's environment that would point vtp somewhere else than a test wants.
 _VTP_ENVIRONMENT = ("GOOGLE_CLOUD_PROJECT", "VTP_LOCATION", "VTP_VERTEX_ENDPOINT")
+#: The configuration's variables (`vtp config`), besides those above and `VTP_HOME`.
+_CONFIG_ENVIRONMENT = (
+    "VTP_CONFIG",
+    "VTP_PIPELINE_ROOT",
+    "VTP_SERVICE_ACCOUNT",
+    "VTP_REGISTRY",
+    "VTP_REPOSITORY",
+    "VTP_COMPILED",
+    "VTP_COMPONENT_IMAGE",
+    "VTP_TRAINER_IMAGES",
+)
 
 
 @pytest.fixture
@@ -33,10 +44,40 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+#: The Artifact Registry Docker repository the `shippable` project pushes vtp's images to.
+REGISTRY = "us-central1-docker.pkg.dev/p/images"
+
+
+@pytest.fixture(scope="session")
+def shippable_compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """vtp's pipelines and components compiled for `REGISTRY` (its component and trainer
+    images), as `vtp compile` writes them in a project configured with that registry."""
+    from vtp import config
+    from vtp.compiler import compile_all
+
+    images = config.load(flags={"registry": REGISTRY}, environ={}).images()
+    out = tmp_path_factory.mktemp("shippable") / "compiled"
+    compile_all(out, images=images)
+    return out
+
+
 @pytest.fixture
-def vertex_api(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def shippable(shippable_compiled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project configured for `REGISTRY` (`$VTP_CONFIG` names its vtp.toml), whose compiled
+    pipelines (`shippable_compiled`, returned) are what vtp submits, schedules and publishes."""
+    for name in _CONFIG_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    file = tmp_path / "vtp.toml"
+    file.write_text(f'registry = "{REGISTRY}"\ncompiled = "{shippable_compiled}"\n')
+    monkeypatch.setenv("VTP_CONFIG", str(file))
+    return shippable_compiled
+
+
+@pytest.fixture
+def vertex_api(monkeypatch: pytest.MonkeyPatch, shippable: Path) -> Iterator:
     """The Vertex AI REST stand-in on loopback (project `p`, `us-central1`), `vtp` pointed at
-    it through `VTP_VERTEX_ENDPOINT`. It records every request it decodes."""
+    it through `VTP_VERTEX_ENDPOINT`, in the `shippable` project. It records every request it
+    decodes."""
     from standins.vertex_api import VertexStandIn
 
     for name in _VTP_ENVIRONMENT:

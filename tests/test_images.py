@@ -360,7 +360,7 @@ def test_dry_run_prints_the_exact_commands_and_runs_nothing(capsys, tmp_path):
     assert commands == expected
     assert "nothing was run" in out
     assert f"  trainer  {uris[0]}" in out
-    assert f"pipeline parameter trainer_image={uris[0]}" in out
+    assert "  vtp compile  stamps vtp's images tagged" in out
 
 
 def test_dry_run_cloud_build_shows_the_config_and_the_compile_line(capsys, tmp_path):
@@ -374,7 +374,22 @@ def test_dry_run_cloud_build_shows_the_config_and_the_compile_line(capsys, tmp_p
     (submit,) = [line for line in out.splitlines() if line.startswith("gcloud ")]
     assert shlex.split(submit)[:5] == ["gcloud", "builds", "submit", "--config", str(config)]
     version = images.project_version()
-    assert f"vtp compile --component-image {REGISTRY}/vtp-components:{version}" in out
+    use = out.split("use them\n", 1)[1].splitlines()
+    assert use == [
+        f'  registry = "{REGISTRY}"  in [tool.vtp] of pyproject.toml, or vtp.toml',
+        f"  vtp compile  stamps vtp's images tagged {version} into compiled/",
+        f"  pipeline parameter trainer_image={REGISTRY}/vtp-trainer-gpu:{version}  (GPU runs)",
+    ]
+
+
+def test_with_the_registry_configured_the_summary_says_compile(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("VTP_REGISTRY", REGISTRY)
+    args = ["image", "push", "trainer", "--cloud-build", "--dry-run", "--home", str(tmp_path)]
+    assert main(args) == 0
+    use = capsys.readouterr().out.split("use them\n", 1)[1].splitlines()
+    assert use == [
+        f"  vtp compile  stamps vtp's images tagged {images.project_version()} into compiled/"
+    ]
 
 
 def test_no_engine_and_no_gcloud_is_a_clear_error(capsys, tmp_path, monkeypatch):
@@ -426,20 +441,21 @@ def test_summary_lists_the_uris_and_how_to_use_them():
         "images (built locally)",
         "  components  vtp-components:0.1.0",
         "use them",
-        "  vtp compile --component-image vtp-components:0.1.0",
+        "  local names: `vtp run --local --runtime docker` runs them; for Vertex, push them with "
+        "--registry us-central1-docker.pkg.dev/PROJECT/REPO",
     ]
 
 
-def test_summary_says_how_to_use_every_trainer_image():
+def test_summary_says_how_to_use_every_image():
     plan = images.docker_plan(
-        ["trainer", "trainer-gpu", "trainer-distributed"],
-        registry="",
+        ["trainer", "trainer-gpu", "trainer-distributed", "components"],
+        registry=REGISTRY,
         tags=["0.1.0"],
         root=REPO,
-        push=False,
+        push=True,
     )
-    use = images.summary(plan, dry_run=False).split("use them\n", 1)[1].splitlines()
-    assert use == [
-        f"  pipeline parameter trainer_image=vtp-{key}:0.1.0  ({key})"
-        for key in ("trainer", "trainer-gpu", "trainer-distributed")
+    text = images.summary(plan, dry_run=False, registry=REGISTRY, configured=True)
+    assert text.split("use them\n", 1)[1].splitlines() == [
+        f"  vtp compile  stamps vtp's images tagged {images.project_version()} into compiled/",
+        f"  pipeline parameter trainer_image={REGISTRY}/vtp-trainer-gpu:0.1.0  (GPU runs)",
     ]

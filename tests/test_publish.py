@@ -18,17 +18,17 @@ from kfp.registry import RegistryClient
 from kfp.registry.registry_client import DEFAULT_REGISTRY_CONTEXT
 from standins.artifact_registry import ArtifactRegistryStandIn
 
-from vtp import catalog
+from vtp import catalog, config
 from vtp.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
-COMPILED = REPO / "compiled" / "pipelines"
 PROJECT, REPOSITORY = "my-project", "pipelines"
 VERSION_TAG = "0.1.0"
 
 
 @pytest.fixture
-def registry():
+def registry(shippable):
+    """The Artifact Registry stand-in, used from the `shippable` project."""
     with ArtifactRegistryStandIn() as standin:
         yield standin
 
@@ -43,16 +43,18 @@ def sha256(path: Path) -> str:
 
 
 def changed_copy(tmp_path: Path, name: str = "training") -> Path:
-    """A compiled pipeline with other bytes but the same pipelineInfo.name."""
-    text = (COMPILED / f"{name}.yaml").read_text()
+    """A compiled pipeline (of the configured project) with other bytes but the same
+    pipelineInfo.name."""
+    compiled = Path(config.load().value("compiled")) / "pipelines"
+    text = (compiled / f"{name}.yaml").read_text()
     copy = tmp_path / f"{name}-changed.yaml"
     copy.write_text(text.replace("upload if good enough.", "upload if good enough (v2)."))
-    assert copy.read_bytes() != (COMPILED / f"{name}.yaml").read_bytes()
+    assert copy.read_bytes() != (compiled / f"{name}.yaml").read_bytes()
     return copy
 
 
 def test_publish_uploads_every_compiled_pipeline_tagged_version_latest_and_extra_tags(
-    registry, host, capsys
+    registry, host, capsys, shippable
 ):
     """Real RegistryClient against the stand-in: both compiled pipelines become packages whose
     version is the sha256 of the YAML, tagged 0.1.0, latest and each --tag; the printed URLs
@@ -61,7 +63,7 @@ def test_publish_uploads_every_compiled_pipeline_tagged_version_latest_and_extra
     out = capsys.readouterr().out
 
     for name in ("training", "tuning"):
-        path = COMPILED / f"{name}.yaml"
+        path = shippable / "pipelines" / f"{name}.yaml"
         version = sha256(path)
         assert registry.versions(PROJECT, REPOSITORY, name) == [version]
         assert registry.tags(PROJECT, REPOSITORY, name) == {
@@ -79,19 +81,19 @@ def test_publish_uploads_every_compiled_pipeline_tagged_version_latest_and_extra
     assert "0.1.0 (new), latest (new), nightly (new), rc-1 (new)" in out
 
     uploads = [r for r in registry.requests if r.method == "POST" and r.path.count("/") == 2]
-    assert len(uploads) == len(list(COMPILED.glob("*.yaml")))
+    assert len(uploads) == len(list((shippable / "pipelines").glob("*.yaml")))
     assert all(b'name="tags"' in r.body and b"0.1.0,latest,nightly,rc-1" in r.body for r in uploads)
     assert not any("authorization" in r.headers for r in registry.requests)
 
 
 def test_republishing_changed_content_moves_latest_and_keeps_the_old_version(
-    registry, host, tmp_path, capsys
+    registry, host, tmp_path, capsys, shippable
 ):
     """Real RegistryClient against the stand-in: a second publish of other bytes of the same
     pipeline adds a version and moves `latest` and the version tag with update_tag (PATCH),
     never create_tag on an existing tag; the old version stays downloadable by sha256."""
     assert main(["publish", "training", "--host", host]) == 0
-    first = sha256(COMPILED / "training.yaml")
+    first = sha256(shippable / "pipelines" / "training.yaml")
     capsys.readouterr()
     registry.requests.clear()
 
@@ -117,23 +119,25 @@ def test_republishing_changed_content_moves_latest_and_keeps_the_old_version(
     ]
     assert not any(r.query.get("tagId") for r in registry.requests)
     old = requests.get(f"{host}/training/{first}", timeout=5).content
-    assert old == (COMPILED / "training.yaml").read_bytes()
+    assert old == (shippable / "pipelines" / "training.yaml").read_bytes()
 
 
-def test_identical_content_publishes_the_same_sha256_version(registry, host, tmp_path, capsys):
+def test_identical_content_publishes_the_same_sha256_version(
+    registry, host, tmp_path, capsys, shippable
+):
     """Real RegistryClient against the stand-in: publishing the same bytes again (also from
     another path) yields the same sha256 version, leaves every tag where it is and moves
     nothing."""
     assert main(["publish", "training", "--host", host]) == 0
     copy = tmp_path / "copy.yaml"
-    copy.write_bytes((COMPILED / "training.yaml").read_bytes())
+    copy.write_bytes((shippable / "pipelines" / "training.yaml").read_bytes())
     capsys.readouterr()
     registry.requests.clear()
 
     assert main(["publish", str(copy), "--host", host]) == 0
     out = capsys.readouterr().out
 
-    version = sha256(COMPILED / "training.yaml")
+    version = sha256(shippable / "pipelines" / "training.yaml")
     assert registry.versions(PROJECT, REPOSITORY, "training") == [version]
     assert f"version    {version}" in out
     assert "0.1.0 (unchanged), latest (unchanged)" in out
@@ -232,7 +236,9 @@ def test_registry_errors_are_one_line_with_exit_code_1(registry, capsys):
     assert err.startswith(f"vtp: error: cannot reach the registry at {closed}: [Errno 111]")
 
 
-def test_list_shows_packages_versions_newest_first_and_their_tags(registry, host, tmp_path, capsys):
+def test_list_shows_packages_versions_newest_first_and_their_tags(
+    registry, host, tmp_path, capsys, shippable
+):
     """Real RegistryClient against the stand-in: `--list` shows every package, its versions
     newest first with their tags and descriptions; naming a package lists only it, and an
     unknown one is an error naming the packages there."""
@@ -243,7 +249,7 @@ def test_list_shows_packages_versions_newest_first_and_their_tags(registry, host
 
     assert main(["publish", "--list", "--host", host]) == 0
     lines = capsys.readouterr().out.splitlines()
-    first, second = sha256(COMPILED / "training.yaml"), sha256(copy)
+    first, second = sha256(shippable / "pipelines" / "training.yaml"), sha256(copy)
     assert lines[0] == f"pipeline templates at {host}"
     at = lines.index("training  (2 versions)")
     assert lines[at + 1].startswith(f"  {second}  ")
@@ -268,7 +274,7 @@ def test_list_shows_packages_versions_newest_first_and_their_tags(registry, host
     assert capsys.readouterr().out == f"no pipeline templates at {empty}\n"
 
 
-def test_artifact_registry_without_credentials_fails_cleanly(tmp_path):
+def test_artifact_registry_without_credentials_fails_cleanly(tmp_path, shippable):
     """The real CLI in a process with no Google credentials (empty gcloud config, no metadata
     server: NO_GCE_CHECK, metadata host on a closed loopback port): publishing to the Artifact
     Registry host built from $GOOGLE_CLOUD_PROJECT, $VTP_LOCATION and --repository stops with
@@ -302,7 +308,9 @@ def test_artifact_registry_without_credentials_fails_cleanly(tmp_path):
     assert done.stdout == ""
 
 
-def test_standin_behaves_like_artifact_registry_for_registry_client(registry, host, tmp_path):
+def test_standin_behaves_like_artifact_registry_for_registry_client(
+    registry, host, tmp_path, shippable
+):
     """kfp's real RegistryClient against the stand-in: a file that is not a KFP pipeline is
     refused (400), creating an existing tag conflicts (409) while update_tag moves it, and
     unknown tags are 404, each with Google's error JSON."""
@@ -314,7 +322,9 @@ def test_standin_behaves_like_artifact_registry_for_registry_client(registry, ho
     assert bad.value.response.status_code == 400
     assert bad.value.response.json()["error"]["status"] == "INVALID_ARGUMENT"
 
-    package, first = client.upload_pipeline(str(COMPILED / "training.yaml"), tags=["latest"])
+    package, first = client.upload_pipeline(
+        str(shippable / "pipelines" / "training.yaml"), tags=["latest"]
+    )
     _, second = client.upload_pipeline(str(changed_copy(tmp_path)))
     with pytest.raises(requests.HTTPError) as conflict:
         client.create_tag(package, second, "latest")

@@ -330,15 +330,14 @@ def test_unreachable_endpoint_is_one_line_and_exit_1(monkeypatch, capsys):
     assert len(err.splitlines()) == 1
 
 
-def test_schedule_of_a_registry_template_version(vertex_api, capsys):
+def test_schedule_of_a_registry_template_version(vertex_api, capsys, shippable):
     """Adds `tests.standins.artifact_registry.ArtifactRegistryStandIn` (the template registry)."""
-    from pathlib import Path
 
     from standins.artifact_registry import ArtifactRegistryStandIn
 
     from vtp.cloud import templates
 
-    compiled = Path(__file__).resolve().parents[1] / "compiled/pipelines/training.yaml"
+    compiled = shippable / "pipelines/training.yaml"
     with ArtifactRegistryStandIn() as registry:
         host = registry.host_for("p", "pipelines")
         package, version = templates.registry_client(host).upload_pipeline(str(compiled))

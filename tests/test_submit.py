@@ -311,7 +311,7 @@ def test_loopback_submit_refuses_what_would_reach_google(vertex, tiny_yaml, caps
     assert vertex.calls() == []
 
 
-def test_registry_template_sets_template_uri_and_version(vertex, capsys):
+def test_registry_template_sets_template_uri_and_version(vertex, capsys, shippable):
     from standins.artifact_registry import ArtifactRegistryStandIn
 
     from vtp.cloud import templates
@@ -320,7 +320,7 @@ def test_registry_template_sets_template_uri_and_version(vertex, capsys):
         host = registry.host_for("p", "pipelines")
         client = templates.registry_client(host)
         package, version = client.upload_pipeline(
-            str(ROOT / "compiled/pipelines/training.yaml"), tags=["v1"]
+            str(shippable / "pipelines/training.yaml"), tags=["v1"]
         )
         url = templates.template_url(host, package, "v1")
         assert submit(url, "--param", "split_seed=1") == 0, capsys.readouterr().err

@@ -29,7 +29,8 @@ PROJECT, REPOSITORY = "my-project", "pipelines"
 
 
 @pytest.fixture
-def registry():
+def registry(shippable):
+    """The Artifact Registry stand-in, used from the `shippable` project."""
     with ArtifactRegistryStandIn() as standin:
         yield standin
 
@@ -48,15 +49,20 @@ def published(host: str, *refs: str, tags=("0.1.0", "latest")) -> list[publish.P
 
 
 @pytest.mark.parametrize("name", ["training", "tuning"])
-def test_catalog_name_resolves_to_the_compiled_yaml_of_the_repository(name):
-    assert resolve_template(name) == ResolvedTemplate(
-        path=COMPILED / f"{name}.yaml", template_uri=None, version_name=None, pipeline_name=name
+def test_catalog_name_resolves_to_your_compiled_yaml_else_the_shipped_template(name, shippable):
+    assert resolve_template(name, compiled=shippable) == ResolvedTemplate(
+        path=shippable / "pipelines" / f"{name}.yaml",
+        template_uri=None,
+        version_name=None,
+        pipeline_name=name,
     )
+    for compiled in (None, shippable.parent / "nothing-here"):
+        assert resolve_template(name, compiled=compiled).path == COMPILED / f"{name}.yaml"
 
 
-def test_path_resolves_to_that_file(tmp_path, monkeypatch):
+def test_path_resolves_to_that_file(tmp_path, monkeypatch, shippable):
     copy = tmp_path / "mine.yaml"
-    shutil.copy(COMPILED / "training.yaml", copy)
+    shutil.copy(shippable / "pipelines" / "training.yaml", copy)
     monkeypatch.chdir(tmp_path)
     resolved = resolve_template("mine.yaml")
     assert resolved.path == copy.resolve()
@@ -118,7 +124,7 @@ def test_artifact_registry_urls_need_project_repository_package_and_tag():
         resolve_template("https://us-central1-kfp.pkg.dev/my-project/training/latest")
 
 
-def test_tag_url_downloads_a_byte_identical_file_and_names_its_version(host, tmp_path):
+def test_tag_url_downloads_a_byte_identical_file_and_names_its_version(host, tmp_path, shippable):
     """Real RegistryClient against the stand-in: `.../training/latest` resolves the tag to its
     sha256 version, downloads that version into work_dir byte for byte, and reports the URL
     and the version as Vertex records them (template_uri, template_metadata.version)."""
@@ -126,7 +132,7 @@ def test_tag_url_downloads_a_byte_identical_file_and_names_its_version(host, tmp
     for name in ("training", "tuning"):
         url = f"{host}/{name}/latest"
         resolved = resolve_template(url, work_dir=tmp_path / "work")
-        compiled = COMPILED / f"{name}.yaml"
+        compiled = shippable / "pipelines" / f"{name}.yaml"
         assert resolved.path.read_bytes() == compiled.read_bytes()
         assert resolved.path.parent == tmp_path / "work"
         assert resolved.template_uri == url
@@ -134,17 +140,19 @@ def test_tag_url_downloads_a_byte_identical_file_and_names_its_version(host, tmp
         assert resolved.pipeline_name == name
 
 
-def test_sha256_url_resolves_that_exact_version(host, tmp_path):
+def test_sha256_url_resolves_that_exact_version(host, tmp_path, shippable):
     """Real RegistryClient against the stand-in: a `sha256:` URL downloads that version, also
     after `latest` moved to another one."""
     [first] = published(host, "training")
     changed = tmp_path / "changed.yaml"
-    changed.write_text((COMPILED / "training.yaml").read_text().replace("good enough.", "fine."))
+    changed.write_text(
+        (shippable / "pipelines" / "training.yaml").read_text().replace("good enough.", "fine.")
+    )
     [second] = published(host, str(changed))
     assert second.version != first.version
 
     old = resolve_template(f"{host}/training/{first.version}", work_dir=tmp_path)
-    assert old.path.read_bytes() == (COMPILED / "training.yaml").read_bytes()
+    assert old.path.read_bytes() == (shippable / "pipelines" / "training.yaml").read_bytes()
     assert old.version_name == first.version
     latest = resolve_template(f"{host}/training/latest/", work_dir=tmp_path)
     assert latest.path.read_bytes() == changed.read_bytes()

@@ -1,15 +1,26 @@
-"""`vtp compile`: pipelines and components to YAML, byte-identical on every run."""
+"""`vtp compile`: pipelines and components to YAML, byte-identical on every run, with the
+configured images stamped in.
+
+KFP builds each pipeline spec; vtp then replaces the template images (`vtp-components:<v>`,
+`vtp-trainer:<v>`, ..., see `vtp.defaults`) with the configured ones, wherever a value of the
+spec is exactly one of them (executor images, parameter defaults, constants), and writes the
+YAML the way `kfp.compiler.Compiler` does — its header comment, then the spec with sorted keys
+— through libyaml's emitter when PyYAML has it (the pure-Python one takes most of the time of
+a compile). The result is the same document; a test loads both and compares them.
+"""
 
 from __future__ import annotations
 
 import ast
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vtp import catalog
-from vtp import defaults as config
+from vtp.config import Images
 
 
 @dataclass(frozen=True)
@@ -25,29 +36,67 @@ class Drift:
         return not (self.stale or self.missing or self.extra)
 
 
-def compile_all(out_dir: Path, component_image: str | None = None) -> list[Path]:
-    """Compiles every pipeline (VERTEX target) and component under `out_dir`."""
-    from kfp import compiler
+def compile_all(
+    out_dir: Path, component_image: str | None = None, images: Images | None = None
+) -> list[Path]:
+    """Compiles every pipeline (VERTEX target) and component under `out_dir`.
 
+    Args:
+        out_dir: Gets `pipelines/<name>.yaml` and `components/<name>.yaml`.
+        component_image: Shorthand for `Images(component=...)`.
+        images: The images to stamp (default: the template's).
+    """
     from vtp.components.targets import VERTEX
 
+    images = images or Images()
+    if component_image:
+        images = Images(component_image, images.trainers)
+    replacements = images.replacements()
+    items = [
+        (out_dir / "pipelines" / f"{name}.yaml", catalog.pipeline_module(name).build(VERTEX))
+        for name in sorted(catalog.PIPELINES)
+    ]
+    items += [
+        (out_dir / "components" / f"{name}.yaml", catalog.component(name))
+        for name in sorted(catalog.COMPONENTS)
+    ]
     written = []
-    for name in sorted(catalog.PIPELINES):
-        path = out_dir / "pipelines" / f"{name}.yaml"
+    for path, component in items:
         path.parent.mkdir(parents=True, exist_ok=True)
-        compiler.Compiler().compile(catalog.pipeline_module(name).build(VERTEX), str(path))
+        path.write_text(to_yaml(component, replacements))
         written.append(path)
-    for name in sorted(catalog.COMPONENTS):
-        path = out_dir / "components" / f"{name}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        compiler.Compiler().compile(catalog.component(name), str(path))
-        written.append(path)
-    for path in written:
-        text = _stable_header(path.read_text())
-        if component_image and component_image != config.COMPONENT_IMAGE:
-            text = text.replace(f"image: {config.COMPONENT_IMAGE}\n", f"image: {component_image}\n")
-        path.write_text(text)
     return written
+
+
+def to_yaml(component, replacements: Mapping[str, str] | None = None) -> str:
+    """The compiled YAML of a pipeline or component, as `kfp.compiler.Compiler` writes it, with
+    every value equal to a key of `replacements` replaced."""
+    import yaml
+    from google.protobuf import json_format
+    from kfp.compiler import pipeline_spec_builder as builder
+    from kfp.dsl.types import type_utils
+
+    with type_utils.TypeCheckManager(enable=True):
+        spec = json_format.MessageToDict(component.pipeline_spec)
+    spec = _replace(spec, replacements or {})
+    documents = [spec]
+    if component.platform_spec.platforms:
+        documents.append(json_format.MessageToDict(component.platform_spec))
+    header = builder.extract_comments_from_pipeline_spec(spec, component.description)
+    dumper = getattr(yaml, "CDumper", yaml.Dumper)
+    return _stable_header(header + yaml.dump_all(documents, Dumper=dumper, sort_keys=True))
+
+
+def _replace(value: Any, replacements: Mapping[str, str]) -> Any:
+    if not replacements:
+        return value
+    if isinstance(value, str):
+        return replacements.get(value, value)
+    if isinstance(value, dict):
+        return {k: _replace(v, replacements) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, replacements) for v in value]
+    return value
 
 
 _DICT_DEFAULT = re.compile(r"^(#\s+\w+: (?:dict|list) \[Default: )(.*)(\])$", re.MULTILINE)
@@ -74,11 +123,14 @@ def _sorted_repr(value) -> str:
     return repr(value)
 
 
-def check(out_dir: Path, component_image: str | None = None) -> Drift:
+def check(out_dir: Path, component_image: str | None = None, images: Images | None = None) -> Drift:
     """Compiles into a scratch directory and compares it with `out_dir`, file by file."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh_root = Path(scratch)
-        fresh = {p.relative_to(fresh_root) for p in compile_all(fresh_root, component_image)}
+        fresh = {
+            p.relative_to(fresh_root)
+            for p in compile_all(fresh_root, component_image, images=images)
+        }
         existing = (
             {p.relative_to(out_dir) for p in out_dir.glob("*/*.yaml")}
             if out_dir.exists()

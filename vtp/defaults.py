@@ -1,17 +1,44 @@
-"""Values with one home: images and defaults shared by components and pipelines."""
+"""Values with one home: vtp's images and the defaults components and pipelines share.
+
+The image values here are the *template* ones: `vtp-<name>:<version>`, without a registry.
+Vertex cannot pull them; the configured ones (`vtp config`: `registry`, `component_image`,
+`trainer_images`) are what `vtp compile` stamps into the YAML you ship.
+"""
 
 from __future__ import annotations
 
+from vtp import __version__
+
+#: vtp's own images (`vtp image`), by key -> repository name.
+IMAGE_REPOSITORIES = {
+    "components": "vtp-components",
+    "trainer": "vtp-trainer",
+    "trainer-gpu": "vtp-trainer-gpu",
+    "trainer-distributed": "vtp-trainer-distributed",
+}
+#: The keys of the reference trainer images (`trainer_images` in the configuration).
+TRAINER_IMAGE_KEYS = ("trainer", "trainer-gpu", "trainer-distributed")
+
+
+def image(key: str, registry: str = "") -> str:
+    """`REGISTRY/vtp-<name>:<version>` of image `key` (without a registry: the template's)."""
+    repository = IMAGE_REPOSITORIES[key]
+    return (
+        f"{registry.rstrip('/')}/{repository}:{__version__}"
+        if registry
+        else (f"{repository}:{__version__}")
+    )
+
+
 #: Image every vtp Python component runs in on Vertex. It holds this package (see
 #: `Dockerfile` at the repository root). Locally, components run in the current Python.
-#: `vtp compile --component-image URI` compiles against another one.
-COMPONENT_IMAGE = "vtp-components:0.1.0"
+COMPONENT_IMAGE = image("components")
 
 #: Reference trainer image (built from `trainers/Dockerfile`).
-TRAINER_IMAGE = "vtp-trainer:0.1.0"
+TRAINER_IMAGE = image("trainer")
 
 #: Distributed example trainer image (built from `trainers/Dockerfile.distributed`).
-DISTRIBUTED_TRAINER_IMAGE = "vtp-trainer-distributed:0.1.0"
+DISTRIBUTED_TRAINER_IMAGE = image("trainer-distributed")
 
 #: Vertex's prebuilt scikit-learn prediction container (serves `model.joblib`).
 SKLEARN_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"

@@ -47,6 +47,8 @@ class Report:
     """Every file's report; `problems` decides the exit code."""
 
     files: list[FileReport] = field(default_factory=list)
+    #: Lines about the whole run, printed before the summary.
+    notes: list[str] = field(default_factory=list)
 
     def total(self, attr: str) -> int:
         return sum(getattr(f, attr) for f in self.files)
@@ -72,6 +74,7 @@ class Report:
                     f"{_n(report.count(PROBLEM), 'problem')}, "
                     f"{_n(report.count(WARNING), 'warning')}"
                 )
+        out += self.notes
         out.append(self.summary(verbose))
         return out
 

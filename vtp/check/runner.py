@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from vtp.check.images import problems as image_problems
+from vtp.check.images import uses as image_uses
 from vtp.check.ir import (
     CheckInputError,
     PipelineIR,
@@ -23,10 +25,8 @@ from vtp.check.ir import (
     python_source,
     walk,
 )
-from vtp.check.report import PROBLEM, WARNING, FileReport, Report, TaskCheck
-
-#: What `vtp check` reads when given no paths.
-DEFAULT_PATHS = ("compiled/pipelines", "compiled/components")
+from vtp.check.report import PROBLEM, WARNING, FileReport, Finding, Report, TaskCheck
+from vtp.config import Images
 
 #: GCPC launcher modules (`google_cloud_pipeline_components.container.<version>.<...>`) by the
 #: end of their name -> payload kind.
@@ -81,20 +81,20 @@ def _checks() -> dict[str, Callable[[TaskCheck], None]]:
     }
 
 
+def default_paths(compiled: str | Path = "compiled") -> list[Path]:
+    """What `vtp check` reads when given no paths: `<compiled>/pipelines` and
+    `<compiled>/components` that exist (`compiled` of the configuration)."""
+    return [p for p in (Path(compiled) / "pipelines", Path(compiled) / "components") if p.is_dir()]
+
+
 def collect(paths: Sequence[str | Path]) -> list[Path]:
     """The YAML files to check: files as given, directories searched for `*.yaml`/`*.yml`.
 
     Raises:
-        CheckInputError: a path that does not exist, a directory without YAML, or (with no
-            paths) no `compiled/` directory here.
+        CheckInputError: a path that does not exist, a directory without YAML, or no paths.
     """
     if not paths:
-        paths = [p for p in DEFAULT_PATHS if Path(p).is_dir()]
-        if not paths:
-            raise CheckInputError(
-                f"nothing to check: no {' or '.join(DEFAULT_PATHS)} here (run it from the "
-                "repository root after `vtp compile`, or give PATHS)"
-            )
+        raise CheckInputError("nothing to check: give PATHS, or `vtp compile` first")
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -112,8 +112,14 @@ def collect(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def check_paths(paths: Sequence[str | Path], *, local: bool = False) -> Report:
-    """Check every compiled pipeline under `paths` (default: `compiled/`).
+def check_paths(
+    paths: Sequence[str | Path],
+    *,
+    local: bool = False,
+    images: Images | None = None,
+    template: bool = False,
+) -> Report:
+    """Check every compiled pipeline under `paths`.
 
     Every file is loaded before any is checked, so an unreadable one stops the command
     before it reports anything.
@@ -122,16 +128,34 @@ def check_paths(paths: Sequence[str | Path], *, local: bool = False) -> Report:
         paths: Files or directories.
         local: The pipelines also run with kfp.local: what it would skip or fail on is a
             problem, not a warning.
+        images: The configured images (`vtp.check.images`); default: the template's.
+        template: The files are templates (vtp's shipped `compiled/`): the image rule is
+            left out, and one note names the template images.
 
     Raises:
         CheckInputError: a path that is missing or is not a compiled pipeline or component.
     """
     pipelines = [load_pipeline(path) for path in collect(paths)]
-    return Report([check_pipeline(ir, local=local) for ir in pipelines])
+    images = images or Images()
+    report = Report(
+        [check_pipeline(ir, local=local, images=None if template else images) for ir in pipelines]
+    )
+    if template:
+        named = sorted({u.image for ir in pipelines for u in image_uses(ir.spec)})
+        if named:
+            report.notes.append(
+                f"vtp check: templates: vtp's images are named without a registry "
+                f"({', '.join(named)}); `vtp compile` with `registry` set (`vtp config`) "
+                "makes pipelines Vertex can run"
+            )
+    return report
 
 
-def check_pipeline(ir: PipelineIR, *, local: bool = False) -> FileReport:
-    """Every payload of one compiled pipeline or component, then the kfp.local findings."""
+def check_pipeline(
+    ir: PipelineIR, *, local: bool = False, images: Images | None = None
+) -> FileReport:
+    """Every payload of one compiled pipeline or component, the images it runs with (unless
+    `images` is None), then the kfp.local findings."""
     from vtp.check.jobs import check_worker_pools_input
     from vtp.check.local_rules import local_findings
 
@@ -149,8 +173,18 @@ def check_pipeline(ir: PipelineIR, *, local: bool = False) -> FileReport:
             check_worker_pools_input(check)
         if check.checked:
             report.payloads += 1
+    if images is not None:
+        report.findings += [Finding(PROBLEM, "", text) for text in image_problems(ir.spec, images)]
     report.findings += local_findings(ir, PROBLEM if local else WARNING)
     return report
 
 
-__all__ = ["CheckInputError", "Report", "check_paths", "check_pipeline", "collect", "task_kind"]
+__all__ = [
+    "CheckInputError",
+    "Report",
+    "check_paths",
+    "check_pipeline",
+    "collect",
+    "default_paths",
+    "task_kind",
+]

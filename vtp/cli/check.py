@@ -43,13 +43,19 @@ def register(sub, home) -> None:
         "paths",
         nargs="*",
         metavar="PATH",
-        help="compiled pipeline/component YAML files or directories "
-        "(default: compiled/pipelines and compiled/components)",
+        help="compiled pipeline/component YAML files or directories (default: pipelines/ and "
+        "components/ of `compiled` in `vtp config`, else vtp's shipped templates)",
     )
     parser.add_argument(
         "--local",
         action="store_true",
         help="the pipelines also run with kfp.local: what it would skip or fail on is a problem",
+    )
+    parser.add_argument(
+        "--template",
+        action="store_true",
+        help="the files are templates (vtp's checked-in compiled/): vtp images Vertex cannot "
+        "pull are warnings, not problems",
     )
     parser.add_argument(
         "--verbose",
@@ -62,9 +68,22 @@ def register(sub, home) -> None:
 
 def run(args) -> int:
     """Prints the findings and the summary; 1 if any problem was found."""
-    from vtp.check.runner import check_paths
+    import sys
 
-    report = check_paths(args.paths, local=args.local)
+    from vtp.check.runner import check_paths, default_paths
+    from vtp.shipped import compiled_dir
+
+    paths, template = args.paths, args.template
+    if not paths:
+        paths = default_paths(args.config.value("compiled"))
+        if not paths:  # nothing compiled here: vtp's own templates
+            paths, template = default_paths(compiled_dir()), True
+            print(
+                f"vtp check: no {args.config.value('compiled')}/ here: checking vtp's shipped "
+                f"templates ({compiled_dir()}); `vtp compile` makes yours",
+                file=sys.stderr,
+            )
+    report = check_paths(paths, local=args.local, images=args.config.images(), template=template)
     for line in report.lines(verbose=args.verbose):
         print(line)
     return 1 if report.problems else 0

@@ -76,7 +76,9 @@ def _image(args) -> int:
     push = args.image_command == "push"
     chosen = images.check_images(args.images)
     forced = images.DOCKER if args.docker else images.CLOUD_BUILD if args.cloud_build else None
-    registry = images.check_registry(args.registry, required="to push images" if push else "")
+    registry = images.check_registry(
+        args.config.value("registry"), required="to push images" if push else ""
+    )
     root = images.source_root()
     tags = images.image_tags(root)
     try:
@@ -85,14 +87,22 @@ def _image(args) -> int:
         print(f"vtp: error: {err}", file=sys.stderr)
         return 1
     if builder == images.CLOUD_BUILD:
-        config = LocalHome.resolve(args.home).root / "images" / "cloudbuild.yaml"
+        build_config = LocalHome.resolve(args.config.value("home")).root / "images"
         plan = images.cloud_build_plan(
-            chosen, registry=registry, tags=tags, root=root, config_path=config
+            chosen,
+            registry=registry,
+            tags=tags,
+            root=root,
+            config_path=build_config / "cloudbuild.yaml",
         )
     else:
         plan = images.docker_plan(chosen, registry=registry, tags=tags, root=root, push=push)
     for note in notes:
         print(f"vtp: {note}", file=sys.stderr)
+    where = {
+        "registry": registry,
+        "configured": args.config.settings["registry"].configured,
+    }
 
     if args.dry_run:
         print(f"# dry run: {len(plan.commands)} command(s), nothing was run")
@@ -101,7 +111,7 @@ def _image(args) -> int:
             print("\n".join(f"#   {line}" for line in plan.config_text.splitlines()))
         for command in plan.commands:
             print(shlex.join(command.argv))
-        print("\n" + images.summary(plan, dry_run=True))
+        print("\n" + images.summary(plan, dry_run=True, **where))
         return 0
 
     verb = "building and pushing" if plan.push else "building"
@@ -113,5 +123,5 @@ def _image(args) -> int:
     code = images.execute(plan, sys.stderr)
     if code != 0:
         return 1
-    print("\n" + images.summary(plan, dry_run=False))
+    print("\n" + images.summary(plan, dry_run=False, **where))
     return 0

@@ -16,6 +16,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Modules that add their own commands: each has `register(subparsers, home_parent)`, which adds
 #: a parser whose defaults set `handler(args) -> exit code`. They import only argparse at load.
 COMMAND_MODULES = (
+    "vtp.cli.config",
     "vtp.cli.check",
     "vtp.cli.image",
     "vtp.cli.publish",
@@ -56,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     home.add_argument(
         "--home",
         metavar="DIR",
-        help="root of local state (default: $VTP_HOME, else ./.vtp)",
+        help="root of local state (default: `home` of `vtp config`: $VTP_HOME, the "
+        "configuration, else ./.vtp)",
     )
 
     r = sub.add_parser(
@@ -97,9 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="display name, model id or resource name (@version/@alias)")
 
     c = sub.add_parser("compile", help="compile pipelines and components to YAML")
-    c.add_argument("--out", default="compiled", metavar="DIR", help="output dir (compiled)")
+    c.add_argument(
+        "--out", metavar="DIR", help="output dir (default: `compiled` of `vtp config`: compiled)"
+    )
     c.add_argument("--check", action="store_true", help="fail, naming files, if DIR is stale")
-    c.add_argument("--component-image", metavar="URI", help="image of vtp's Python components")
+    c.add_argument(
+        "--component-image",
+        metavar="URI",
+        help="image of vtp's Python components (default: `component_image` of `vtp config`)",
+    )
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub, home)
@@ -108,9 +116,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from vtp import config
     from vtp.errors import RemoteError, VtpError
 
     try:
+        # Read and checked before any command runs: a bad value stops it here (exit code 2).
+        args.config = config.load(flags=config.flags_from(args))
+        config.export(args.config)
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -127,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
 def _compile(args) -> int:
     from vtp import compiler as compiling
 
-    out = Path(args.out)
+    config = args.config
+    out = Path(config.value("compiled"))
+    images = config.images()
     if args.check:
-        drift = compiling.check(out, args.component_image)
+        drift = compiling.check(out, images=images)
         if drift.clean:
             print(f"{out}/ is up to date")
             return EXIT_OK
@@ -140,8 +154,9 @@ def _compile(args) -> int:
             print(f"not produced by the source: {f}", file=sys.stderr)
         print("run `vtp compile` to regenerate", file=sys.stderr)
         return EXIT_FAILED
-    for path in compiling.compile_all(out, args.component_image):
+    for path in compiling.compile_all(out, images=images):
         print(f"wrote {path}")
+    print(f"images   components {images.component}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -173,7 +188,7 @@ def _run(args) -> int:
     )
     if hasattr(module, "check_params"):
         module.check_params(params.effective(pipeline, values))
-    home = LocalHome.resolve(args.home)
+    home = LocalHome.resolve(args.config.value("home"))
     try:
         record = run_pipeline(
             args.pipeline, values, home=home, cache=args.cache, verbose=args.verbose
@@ -211,7 +226,7 @@ def _models(args) -> int:
     from vtp.local.registry import LocalModelRegistry
     from vtp.local.registry_format import format_model_details, format_models_table
 
-    home = LocalHome.resolve(args.home)
+    home = LocalHome.resolve(args.config.value("home"))
     if not home.registry_db.exists():
         print(f"no local registry yet at {home.registry_db} (run a pipeline first)")
         return EXIT_OK
@@ -227,7 +242,7 @@ def _tuning(args) -> int:
     from vtp.home import LocalHome
     from vtp.local import tuning_records
 
-    root = LocalHome.resolve(args.home).root
+    root = LocalHome.resolve(args.config.value("home")).root
     if args.tuning_command == "list":
         print(tuning_records.format_jobs(tuning_records.jobs(root)))
     else:

@@ -33,9 +33,8 @@ repository of format kfp (`gcloud artifacts repositories create REPO --repositor
 --location=LOCATION`). No credentials are sent to a --host that is not Artifact Registry.
 Exit codes: 0 published, 1 the registry failed or refused, 2 bad input (nothing sent)."""
 
-#: Google Cloud project ids, Artifact Registry repository ids and region names.
+#: Google Cloud project ids.
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_REPOSITORY = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def register(sub, home) -> None:
@@ -85,7 +84,7 @@ def register(sub, home) -> None:
 def registry_host(args) -> str:
     """The RegistryClient host: --host, or the Artifact Registry repository's URL."""
     from vtp.cloud import vertex_client
-    from vtp.cloud.templates import ar_host, check_host
+    from vtp.cloud.templates import ar_host, check_host, check_repository
     from vtp.errors import SpecError, VtpError
 
     if args.host:
@@ -93,19 +92,21 @@ def registry_host(args) -> str:
         if given:
             raise VtpError(f"--host is the whole registry URL: drop {', '.join(given)}")
         return check_host(args.host)
-    if not args.repository:
-        raise VtpError("--repository is required: the Artifact Registry repository (or --host)")
-    where = vertex_client.target(args.project, args.location)
+    config = args.config
+    repository = config.value("repository")
+    if not repository:
+        raise VtpError(
+            "--repository is required: the Artifact Registry repository (or --host, or "
+            "`repository` in the configuration: `vtp config`)"
+        )
+    where = vertex_client.target(config.value("project"), config.value("location"))
     project, location = where.project, where.location
     if not _PROJECT.match(project):
         raise SpecError(
             "--project", project, "must be a project id: 6-30 of a-z 0-9 -, starting with a letter"
         )
-    if not _REPOSITORY.match(args.repository):
-        raise SpecError(
-            "--repository", args.repository, "must be a repository id: a-z 0-9 -, up to 63"
-        )
-    return ar_host(project, location, args.repository)
+    check_repository(repository)
+    return ar_host(project, location, repository)
 
 
 def run(args) -> int:
@@ -120,7 +121,12 @@ def run(args) -> int:
         print(publish.format_listing(host, entries))
         return EXIT_OK
 
-    uploads = publish.prepare(args.pipelines, args.description)
+    uploads = publish.prepare(
+        args.pipelines,
+        args.description,
+        images=args.config.images(),
+        compiled=args.config.value("compiled"),
+    )
     tags = publish.publish_tags(args.tag)
     version_tag = tags[0]
     for done in publish.publish(uploads, host, tags):

@@ -95,7 +95,7 @@ def _create(args) -> int:
     from vtp.cloud import cron, schedules, submit
     from vtp.cloud.vertex_client import target
 
-    where = target(args.project, args.location)
+    where = target(args.config.value("project"), args.config.value("location"))
     expression = cron.parse(args.cron)
     zone = expression.zone
     options = schedules.ScheduleOptions(
@@ -113,7 +113,12 @@ def _create(args) -> int:
     run = run_options(args)
     with tempfile.TemporaryDirectory(prefix="vtp-template-") as work:
         template, values = submit.prepare(
-            args.pipeline, where, work_dir=Path(work), **parameters(args)
+            args.pipeline,
+            where,
+            work_dir=Path(work),
+            images=args.config.images(),
+            compiled=args.config.value("compiled"),
+            **parameters(args),
         )
         schedule = schedules.create(template, values, run, options, where)
     name = schedule.resource_name
@@ -131,14 +136,22 @@ def _list(args) -> int:
     from vtp.cloud import schedules
     from vtp.cloud.vertex_client import target
 
-    print(schedules.format_table(schedules.list_schedules(target(args.project, args.location))))
+    where = target(args.config.value("project"), args.config.value("location"))
+    print(schedules.format_table(schedules.list_schedules(where)))
     return 0
 
 
 def _change(args) -> int:
     from vtp.cloud import schedules
 
-    where = schedules.schedule_target(args.schedule, args.project, args.location)
+    # A resource name carries its project and location: only flags may contradict it.
+    named = schedules.is_schedule_name(args.schedule)
+    config = args.config
+    where = schedules.schedule_target(
+        args.schedule,
+        args.project if named else config.value("project"),
+        args.location if named else config.value("location"),
+    )
     action = args.schedule_command
     if action == "delete":
         print(f"deleted  {schedules.delete(args.schedule, where)}")

@@ -82,11 +82,11 @@ def run_options(args, **extra):
     from vtp.cloud.pipeline_job import RunOptions, parse_labels
 
     return RunOptions(
-        pipeline_root=args.pipeline_root,
+        pipeline_root=args.config.value("pipeline_root"),
         labels=parse_labels(args.label),
         enable_caching=args.cache,
         failure_policy=args.failure_policy,
-        service_account=args.service_account,
+        service_account=args.config.value("service_account"),
         network=args.network,
         **extra,
     )
@@ -134,12 +134,17 @@ def _submit(args) -> int:
     from vtp.cloud import pipeline_job, submit
     from vtp.cloud.vertex_client import target
 
-    where = target(args.project, args.location)
+    where = target(args.config.value("project"), args.config.value("location"))
     options = run_options(args, display_name=args.display_name, job_id=args.job_id)
     experiment = pipeline_job.check_experiment(args.experiment)
     with tempfile.TemporaryDirectory(prefix="vtp-template-") as work:
         template, values = submit.prepare(
-            args.pipeline, where, work_dir=Path(work), **parameters(args)
+            args.pipeline,
+            where,
+            work_dir=Path(work),
+            images=args.config.images(),
+            compiled=args.config.value("compiled"),
+            **parameters(args),
         )
         return _send(args, where, options, experiment, template, values)
 

@@ -154,7 +154,7 @@ def image_tags(root: Path) -> list[str]:
     return tags
 
 
-def check_registry(value: str | None, *, required: str = "") -> str:
+def check_registry(value: str | None, *, required: str = "", field: str = "--registry") -> str:
     """`value` without a trailing slash, checked; `required` names why one is needed."""
     if value is None or not value.strip():
         if required:
@@ -162,28 +162,26 @@ def check_registry(value: str | None, *, required: str = "") -> str:
         return ""
     registry = value.strip().rstrip("/")
     if "://" in registry:
-        raise SpecError(
-            "--registry", value, f"must be a path without a scheme, e.g. {REGISTRY_EXAMPLE}"
-        )
+        raise SpecError(field, value, f"must be a path without a scheme, e.g. {REGISTRY_EXAMPLE}")
     if not _REGISTRY.match(registry):
         raise SpecError(
-            "--registry",
+            field,
             value,
             "must be HOST[:PORT][/PATH...] of letters, digits, '.', '-' and '_' (no tag), "
             f"e.g. {REGISTRY_EXAMPLE}",
         )
     if registry != registry.lower():
-        raise SpecError("--registry", value, "must be lowercase (image references are)")
+        raise SpecError(field, value, "must be lowercase (image references are)")
     parts = registry.split("/")
     if parts[0].endswith("-docker.pkg.dev") and len(parts) != 3:
         raise SpecError(
-            "--registry",
+            field,
             value,
             f"must be LOCATION-docker.pkg.dev/PROJECT/REPO for Artifact Registry, e.g. "
             f"{REGISTRY_EXAMPLE}",
         )
     if parts[0] in _GCR_HOSTS and len(parts) < 2:
-        raise SpecError("--registry", value, f"must name a project: {parts[0]}/PROJECT")
+        raise SpecError(field, value, f"must name a project: {parts[0]}/PROJECT")
     return registry
 
 
@@ -408,8 +406,13 @@ def push_hint(command: Command) -> str:
     return ""
 
 
-def summary(plan: Plan, *, dry_run: bool) -> str:
-    """The images' URIs and how to use them."""
+def summary(plan: Plan, *, dry_run: bool, registry: str = "", configured: bool = False) -> str:
+    """The images' URIs and how to use them.
+
+    Args:
+        registry: Where they went ('' for local names).
+        configured: `registry` is already the configured one (`vtp config`).
+    """
     if plan.builder == CLOUD_BUILD:
         done = "built and pushed by Cloud Build"
     else:
@@ -419,12 +422,18 @@ def summary(plan: Plan, *, dry_run: bool) -> str:
     for key, uris in plan.uris.items():
         for i, uri in enumerate(uris):
             lines.append(f"  {key if i == 0 else '':<{width}}  {uri}")
-    use = []
-    if "components" in plan.uris:
-        use.append(f"  vtp compile --component-image {plan.uris['components'][0]}")
-    for key in ("trainer", "trainer-gpu", "trainer-distributed"):
-        if key in plan.uris:
-            use.append(f"  pipeline parameter trainer_image={plan.uris[key][0]}  ({key})")
-    if use:
-        lines += ["use them", *use]
+    lines.append("use them")
+    if not registry:
+        lines.append(
+            "  local names: `vtp run --local --runtime docker` runs them; for Vertex, push them "
+            f"with --registry {REGISTRY_EXAMPLE}"
+        )
+        return "\n".join(lines)
+    if not configured:
+        lines.append(f'  registry = "{registry}"  in [tool.vtp] of pyproject.toml, or vtp.toml')
+    lines.append(f"  vtp compile  stamps vtp's images tagged {project_version()} into compiled/")
+    if "trainer-gpu" in plan.uris:
+        lines.append(
+            f"  pipeline parameter trainer_image={plan.uris['trainer-gpu'][0]}  (GPU runs)"
+        )
     return "\n".join(lines)

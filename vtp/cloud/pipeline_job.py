@@ -51,7 +51,8 @@ class RunOptions:
 
     def __post_init__(self):
         check_display_name(self.display_name)
-        _match("pipeline_root", self.pipeline_root, _PIPELINE_ROOT, "must be gs://BUCKET[/PATH]")
+        if self.pipeline_root is not None:
+            check_pipeline_root("pipeline_root", self.pipeline_root)
         object.__setattr__(self, "labels", check_labels("labels", self.labels))
         if self.failure_policy is not None and self.failure_policy not in FAILURE_POLICIES:
             raise SpecError(
@@ -59,12 +60,8 @@ class RunOptions:
                 self.failure_policy,
                 f"must be one of {', '.join(FAILURE_POLICIES)}",
             )
-        _match(
-            "service_account",
-            self.service_account,
-            _SERVICE_ACCOUNT,
-            "must be a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
-        )
+        if self.service_account is not None:
+            check_service_account("service_account", self.service_account)
         _match(
             "network",
             self.network,
@@ -78,6 +75,21 @@ class RunOptions:
             "must start with a lowercase letter and hold lowercase letters, digits and - "
             "(at most 128 characters)",
         )
+
+
+def check_pipeline_root(field: str, value: str) -> str:
+    """A pipeline root: `gs://BUCKET[/PATH]`."""
+    return _match(field, value, _PIPELINE_ROOT, "must be gs://BUCKET[/PATH]")
+
+
+def check_service_account(field: str, value: str) -> str:
+    """A service account email."""
+    return _match(
+        field,
+        value,
+        _SERVICE_ACCOUNT,
+        "must be a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
+    )
 
 
 def check_experiment(name: str | None) -> str | None:

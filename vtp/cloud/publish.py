@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtp.cloud.templates import (
     COMPILED_PIPELINES,
@@ -22,11 +23,15 @@ from vtp.cloud.templates import (
     http_status,
     local_template_path,
     read_pipeline_info,
+    read_spec,
     registry_client,
     registry_errors,
     template_url,
 )
 from vtp.errors import SpecError, VtpError
+
+if TYPE_CHECKING:
+    from vtp.config import Images
 
 LATEST = "latest"
 
@@ -100,27 +105,46 @@ def publish_tags(extra: Sequence[str] = ()) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def prepare(refs: Sequence[str] = (), description: str | None = None) -> list[Upload]:
-    """The compiled pipelines to publish: `refs` (names or YAML files) or all of compiled/.
+def prepare(
+    refs: Sequence[str] = (),
+    description: str | None = None,
+    *,
+    images: Images | None = None,
+    compiled: str | Path | None = None,
+) -> list[Upload]:
+    """The compiled pipelines to publish: `refs` (names or YAML files) or all of
+    `<compiled>/pipelines/` (else vtp's shipped templates), each checked to run with
+    `images`; both default to the configuration in effect (`vtp config`).
 
     Raises:
         SpecError: A registry URL among `refs`, a bad description, two files of one package.
         TemplateNotFound / VtpError: An unknown name, a missing or non-pipeline file.
+        UnpullableImage: A pipeline names a vtp image Vertex cannot pull, or not the
+            configured one.
     """
+    from vtp.check.images import refuse_unpullable
+
+    if images is None or compiled is None:
+        from vtp import config
+
+        configured = config.load()
+        images = images or configured.images()
+        compiled = compiled or configured.value("compiled")
     if description is not None:
         description = _header_text(description, "--description")
     if not refs:
-        refs = [str(p) for p in sorted(COMPILED_PIPELINES.glob("*.yaml"))]
+        own = Path(compiled) / "pipelines" if compiled else None
+        folder = own if own is not None and own.is_dir() else COMPILED_PIPELINES
+        refs = [str(p) for p in sorted(folder.glob("*.yaml"))]
         if not refs:
-            raise TemplateNotFound(
-                f"no compiled pipelines under {COMPILED_PIPELINES}: run `vtp compile`"
-            )
+            raise TemplateNotFound(f"no compiled pipelines under {folder}: run `vtp compile`")
     uploads: dict[str, Upload] = {}
     for ref in refs:
         if ref.startswith(("http://", "https://")):
             raise SpecError("PIPELINE", ref, "must be a pipeline name or a compiled YAML file")
-        path = local_template_path(ref)
+        path = local_template_path(ref, compiled)
         package, own = read_pipeline_info(path)
+        refuse_unpullable(read_spec(path), images, str(path))
         if not PACKAGE_NAME.match(package):
             raise SpecError(
                 f"pipelineInfo.name of {path}", package, f"must match {PACKAGE_NAME.pattern}"

@@ -156,6 +156,11 @@ def resource_name(ref: str, where: Target) -> str:
     raise SpecError("schedule", ref, "must be a schedule id or projects/P/locations/L/schedules/ID")
 
 
+def is_schedule_name(ref: str) -> bool:
+    """Whether `ref` is a resource name `projects/P/locations/L/schedules/ID` (not an id)."""
+    return bool(_SCHEDULE_NAME.fullmatch(ref))
+
+
 def schedule_target(ref: str, project: str | None, location: str | None) -> Target:
     """Where a request about schedule `ref` goes. A resource name carries its project and
     location (a `--project` or `--location` that differs is refused); an id takes them from

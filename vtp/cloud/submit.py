@@ -7,11 +7,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vtp.cloud import pipeline_job, templates
 from vtp.cloud.templates import ResolvedTemplate
 from vtp.cloud.vertex_client import Target, check_location, check_loopback_bucket, init, requests_to
+
+if TYPE_CHECKING:
+    from vtp.config import Images
 
 #: Run states after which nothing changes, and the exit code each gives.
 FINAL_STATES = {
@@ -45,17 +48,36 @@ def prepare(
     assignments: Mapping[str, str] | None = None,
     file_values: Mapping[str, Any] | None = None,
     work_dir: Path | None = None,
+    images: Images | None = None,
+    compiled: str | Path | None = None,
 ) -> tuple[ResolvedTemplate, dict[str, Any]]:
     """The template (downloaded into `work_dir` from a registry) and typed parameters: every
     check done before any request to Vertex AI.
 
+    Args:
+        images: The configured images the template must run with.
+        compiled: Your compiled pipelines' directory, where catalog names are looked up first.
+            Both default to the configuration in effect (`vtp config`).
+
     Raises:
         RegistryRequestError: the template registry failed or could not be reached.
+        UnpullableImage: the template names a vtp image Vertex cannot pull, or not the
+            configured one.
     """
-    template = templates.resolve_template(ref, work_dir=work_dir)
+    from vtp.check.images import refuse_unpullable
+
+    if images is None or compiled is None:
+        from vtp import config
+
+        configured = config.load()
+        images = images or configured.images()
+        compiled = compiled or configured.value("compiled")
+    template = templates.resolve_template(ref, work_dir=work_dir, compiled=compiled)
     values = pipeline_job.check_parameters(
         template, where, assignments=assignments, file_values=file_values
     )
+    source = template.template_uri or str(template.path)
+    refuse_unpullable(templates.read_spec(template.path), images, source, values)
     check_location(where)
     return template, values
 

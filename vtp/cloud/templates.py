@@ -66,6 +66,17 @@ class ResolvedTemplate:
     pipeline_name: str
 
 
+#: Artifact Registry repository ids.
+_REPOSITORY = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_repository(value: str, field: str = "--repository") -> str:
+    """An Artifact Registry repository id, or a SpecError naming `field`."""
+    if not isinstance(value, str) or not _REPOSITORY.match(value):
+        raise SpecError(field, value, "must be a repository id: a-z 0-9 -, up to 63")
+    return value
+
+
 def ar_host(project: str, location: str, repository: str) -> str:
     """The RegistryClient host of an Artifact Registry KFP repository."""
     return f"https://{location}-kfp.pkg.dev/{project}/{repository}"
@@ -116,6 +127,14 @@ def parse_template_url(url: str) -> tuple[str, str, str]:
     else:
         check_tag(ref, "template URL tag")
     return host, package, ref
+
+
+def read_spec(path: Path) -> dict:
+    """The first document of a compiled pipeline YAML (already read once by
+    `read_pipeline_info`, so known to be one)."""
+    import yaml
+
+    return next(iter(yaml.load_all(path.read_bytes(), Loader=yaml_loader())))
 
 
 def read_pipeline_info(path: Path) -> tuple[str, str]:
@@ -219,15 +238,18 @@ def _line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def resolve_template(ref: str, *, work_dir: Path | None = None) -> ResolvedTemplate:
+def resolve_template(
+    ref: str, *, work_dir: Path | None = None, compiled: str | Path | None = None
+) -> ResolvedTemplate:
     """The local YAML (and registry identity) of a template reference.
 
     Args:
-        ref: A catalog pipeline name (`training`: the repository's
-            `compiled/pipelines/training.yaml`), a path to a compiled pipeline YAML, or a
-            registry URL `http(s)://HOST/.../PACKAGE/TAG` or `.../PACKAGE/sha256:DIGEST`.
+        ref: A catalog pipeline name (`training`: `<compiled>/pipelines/training.yaml`, else
+            vtp's shipped template), a path to a compiled pipeline YAML, or a registry URL
+            `http(s)://HOST/.../PACKAGE/TAG` or `.../PACKAGE/sha256:DIGEST`.
         work_dir: Where a registry template is downloaded to (created when missing); a new
             temporary directory by default.
+        compiled: Your compiled pipelines' directory (`compiled` of the configuration).
 
     Raises:
         SpecError: A malformed URL, tag or version, before any request.
@@ -239,15 +261,19 @@ def resolve_template(ref: str, *, work_dir: Path | None = None) -> ResolvedTempl
         raise SpecError("template", ref, f"must be a pipeline name, a YAML file or {URL_FORM}")
     if ref.startswith(("http://", "https://")):
         return _from_registry(ref.rstrip("/"), work_dir)
-    path = local_template_path(ref)
+    path = local_template_path(ref, compiled)
     return ResolvedTemplate(path, None, None, read_pipeline_info(path)[0])
 
 
-def local_template_path(ref: str) -> Path:
-    """The compiled YAML of a catalog pipeline name, or the existing file `ref` names."""
+def local_template_path(ref: str, compiled: str | Path | None = None) -> Path:
+    """The compiled YAML of a catalog pipeline name (in `compiled/pipelines/` when there, else
+    vtp's shipped template), or the existing file `ref` names."""
     from vtp import catalog
 
     if ref in catalog.PIPELINES:
+        own = Path(compiled) / "pipelines" / f"{ref}.yaml" if compiled else None
+        if own is not None and own.is_file():
+            return own.resolve()
         path = COMPILED_PIPELINES / f"{ref}.yaml"
         if not path.is_file():
             raise TemplateNotFound(f"pipeline {ref!r} is not compiled ({path}): run `vtp compile`")
