@@ -6,8 +6,9 @@ holding `...` are trims and not compared; ports, digests, ids, dates, durations 
 revision are compared by their form). The params file is the doc's `yaml` block.
 
 Step 1 (`vtp run training --local`) is a real kfp.local run of the training pipeline in a
-subprocess. Steps 2-4 are real compilation, `vtp check` and an image dry run (this machine
-has no Docker engine, as the doc says; with one, only the image URIs are compared). Steps 5-7
+subprocess. Steps 2-5 are the configuration (`vtp config`), an image dry run (this machine
+has no Docker engine, as the doc says; with one, only the image URIs are compared), real
+compilation and `vtp check`, in a scratch project holding the doc's `vtp.toml`. Steps 6-8
 drive kfp's real RegistryClient and the real Vertex AI SDK against the loopback stand-ins in
 `tests/standins/` (Artifact Registry, the Vertex AI REST API, the gcp-storage-emulator):
 nothing reaches Google. The stand-ins record every request, which is how the test proves
@@ -96,8 +97,10 @@ def shown_commands(text: str) -> list[Shown]:
     return commands
 
 
-def params_file_of_the_doc() -> str:
-    (block,) = re.findall(r"^```yaml\n(.*?)^```", DOC.read_text(), re.MULTILINE | re.DOTALL)
+def block_of_the_doc(language: str) -> str:
+    """The doc's one code block in `language` (`toml`: vtp.toml, `yaml`: the params file)."""
+    pattern = rf"^```{language}\n(.*?)^```"
+    (block,) = re.findall(pattern, DOC.read_text(), re.MULTILINE | re.DOTALL)
     return block
 
 
@@ -151,7 +154,7 @@ def lines_with(text: str, pattern: str) -> list[str]:
     return [line for line in text.splitlines() if re.fullmatch(pattern, line)]
 
 
-STEPS = {"run", "compile", "check", "image", "publish", "submit", "schedule"}
+STEPS = {"run", "config", "image", "compile", "check", "publish", "submit", "schedule"}
 
 
 def test_the_doc_shows_only_commands_the_walkthrough_runs():
@@ -198,18 +201,26 @@ def test_step_1_local_run_trains_and_registers_the_model(tmp_path):
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
-    """A scratch working directory, with the environment the doc assumes."""
-    for name in ("VTP_HOME", "VTP_LOCATION", "VTP_RUNTIME", "VTP_VERTEX_ENDPOINT"):
+    """A scratch project directory holding the doc's `vtp.toml`, with none of the user's
+    environment."""
+    for name in (
+        *("VTP_HOME", "VTP_LOCATION", "VTP_RUNTIME", "VTP_VERTEX_ENDPOINT", "VTP_CONFIG"),
+        *("GOOGLE_CLOUD_PROJECT", "VTP_REGISTRY", "VTP_PIPELINE_ROOT", "VTP_SERVICE_ACCOUNT"),
+        *("VTP_REPOSITORY", "VTP_COMPILED", "VTP_COMPONENT_IMAGE", "VTP_TRAINER_IMAGES"),
+    ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "vtp.toml").write_text(block_of_the_doc("toml"))
     return tmp_path
 
 
-def test_steps_2_to_7_compile_check_images_publish_submit_schedule(workdir, monkeypatch, capsys):
-    """From `vtp compile` to a paused and resumed schedule, in the doc's order. The template
-    Vertex AI receives (run and schedule) is the file compiled in step 4: its sha256 is the
-    version the requests name, and the spec they carry is that file's."""
+def test_steps_2_to_8_configure_images_compile_check_publish_submit_schedule(
+    workdir, monkeypatch, capsys
+):
+    """From `vtp config` to a paused and resumed schedule, in the doc's order. The template
+    Vertex AI receives (run and schedule) is the file compiled in step 4, with the configured
+    images: its sha256 is the version the requests name, and the spec they carry is that
+    file's."""
     from standins.artifact_registry import ArtifactRegistryStandIn
     from standins.gcs import gcs_emulator
     from standins.vertex_api import VertexStandIn
@@ -226,32 +237,31 @@ def test_steps_2_to_7_compile_check_images_publish_submit_schedule(workdir, monk
         )
         return captured.out
 
-    # 2. compile, and check compiled/ is what the source compiles to
+    # 2. the configuration, and where each value comes from
+    out = vtp("config")
+    assert re.search(rf"^registry +{IMAGES} +{workdir / 'vtp.toml'}$", out, re.MULTILINE)
+
+    # 3. images: a dry run (no Docker engine here), pushed to the configured registry
+    no_engine = engine_problem() is not None
+    out = vtp("image", "push", "all", "--dry-run", compare=no_engine)
+    assert f"  components           {COMPONENT_IMAGE}" in out.splitlines()
+
+    # 4. compile with the configured images, and check compiled/ is what the source compiles to
     out = vtp("compile")
     assert "wrote compiled/pipelines/training.yaml" in out.splitlines()
-    assert (workdir / "compiled/pipelines/training.yaml").read_bytes() == (
-        REPO / "compiled/pipelines/training.yaml"
-    ).read_bytes()
+    compiled = workdir / "compiled/pipelines/training.yaml"
+    text = compiled.read_text()
+    template = (REPO / "compiled/pipelines/training.yaml").read_text()
+    assert f"image: {COMPONENT_IMAGE}\n" in text and "image: vtp-components:" not in text
+    assert f"defaultValue: {IMAGES}/vtp-trainer:0.1.0\n" in text
+    assert text.replace(f"{IMAGES}/", "") == template  # the images are the only change
     assert vtp("compile", "--check") == "compiled/ is up to date\n"
 
-    # 3. every Vertex payload of compiled/, and what kfp.local would do with it
+    # 5. every Vertex payload of compiled/, its images, and what kfp.local would do with it
     assert ": 0 problems, 0 warnings" in vtp("check", "--local")
 
-    # 4. images: a dry run (no Docker engine here), then compile against the component image
-    no_engine = engine_problem() is not None
-    out = vtp("image", "push", "all", "--registry", IMAGES, "--dry-run", compare=no_engine)
-    assert f"  vtp compile --component-image {COMPONENT_IMAGE}" in out.splitlines()
-    out = vtp("compile", "--out", "build", "--component-image", COMPONENT_IMAGE)
-    compiled = workdir / "build/pipelines/training.yaml"
-    text = compiled.read_text()
-    assert f"image: {COMPONENT_IMAGE}\n" in text
-    assert "image: vtp-components:0.1.0\n" not in text
-    default = (workdir / "compiled/pipelines/training.yaml").read_text()
-    assert text.replace(f"{IMAGES}/", "") == default  # the image is the only change
-
-    (workdir / "vertex.yaml").write_text(params_file_of_the_doc())
-    params = yaml.safe_load(params_file_of_the_doc())
-    assert params["trainer_image"].startswith(f"{IMAGES}/vtp-trainer:")
+    (workdir / "vertex.yaml").write_text(block_of_the_doc("yaml"))
+    params = yaml.safe_load(block_of_the_doc("yaml"))
 
     with (
         ArtifactRegistryStandIn() as registry,
@@ -261,8 +271,8 @@ def test_steps_2_to_7_compile_check_images_publish_submit_schedule(workdir, monk
         monkeypatch.setenv("VTP_VERTEX_ENDPOINT", vertex.endpoint)
         host = registry.host_for(PROJECT, "pipelines")
 
-        # 5. publish the compiled template
-        out = vtp("publish", "build/pipelines/training.yaml", "--host", host)
+        # 6. publish the compiled template
+        out = vtp("publish", "training", "--host", host)
         version = sha256(compiled)
         assert registry.versions(PROJECT, "pipelines", "training") == [version]
         assert registry.content(PROJECT, "pipelines", "training", version) == compiled.read_bytes()
@@ -270,11 +280,8 @@ def test_steps_2_to_7_compile_check_images_publish_submit_schedule(workdir, monk
         assert urls == [f"{host}/training/{ref}" for ref in ("0.1.0", "latest", version)]
         pinned, latest = urls[2], urls[1]
 
-        # 6. run it on (the stand-in of) Vertex AI, and follow it
-        run_options = [
-            *("--pipeline-root", PIPELINE_ROOT, "--service-account", RUNNER),
-            *("--params", "vertex.yaml"),
-        ]
+        # 7. run it on (the stand-in of) Vertex AI, and follow it
+        run_options = ["--params", "vertex.yaml"]  # pipeline root, service account: vtp.toml
         out = vtp("submit", pinned, *run_options, "--wait", "--poll-interval", "2")
         (create,) = vertex.calls("POST", "/pipelineJobs")
         job = create.message
@@ -297,7 +304,7 @@ def test_steps_2_to_7_compile_check_images_publish_submit_schedule(workdir, monk
         members = gcs.iam_members(f"{PROJECT}-vtp")
         assert f"serviceAccount:{RUNNER}" in members["roles/storage.objectCreator"]
 
-        # 7. schedule it, list, pause, resume
+        # 8. schedule it, list, pause, resume
         cron = "TZ=Europe/Paris 0 6 * * mon-fri"
         out = vtp(
             *("schedule", "create", latest, "--cron", cron),

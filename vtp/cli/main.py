@@ -156,7 +156,10 @@ def _compile(args) -> int:
         return EXIT_FAILED
     for path in compiling.compile_all(out, images=images):
         print(f"wrote {path}")
-    print(f"images   components {images.component}", file=sys.stderr)
+    stamped = [("components", images.component)]
+    stamped += [(key, images.trainer(key)) for key in sorted(images.trainers)]
+    for i, (key, image) in enumerate(stamped):
+        print(f"{'images' if i == 0 else '':<8} {image}  ({key})")
     return EXIT_OK
 
 
