@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +29,22 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 
 
 def declared_inputs(pipeline) -> dict[str, Any]:
-    """Name -> kfp InputSpec of a pipeline's parameters."""
-    return dict(pipeline.component_spec.inputs or {})
+    """Name -> kfp InputSpec of a pipeline's parameters, each default of its declared type.
+
+    A compiled YAML stores every number as a JSON double (`defaultValue: 2.0`, parameter type
+    NUMBER_INTEGER), and kfp reads it back as a float: an Integer parameter's default is made
+    an int again here, so a pipeline's own defaults pass the checks they passed in Python.
+    """
+    out = {}
+    for name, spec in (pipeline.component_spec.inputs or {}).items():
+        if spec.type == "Integer" and _whole_float(spec.default):
+            spec = dataclasses.replace(spec, default=int(spec.default))
+        out[name] = spec
+    return out
+
+
+def _whole_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
@@ -113,6 +128,8 @@ def resolve(
             value = (
                 _from_text(name, kind, raw) if source == "param" and isinstance(raw, str) else raw
             )
+            if kind == "Integer" and _whole_float(value):  # `3.0` from a YAML or JSON file
+                value = int(value)
             accepted, description = _TYPES.get(kind, ((object,), kind))
             if (isinstance(value, bool) and kind != "Boolean") or not isinstance(value, accepted):
                 raise ParameterError(f"parameter {name!r} must be {description}, got {value!r}")
