@@ -30,13 +30,18 @@ test: $(STAMP) ## Run the test suite (lint, compiled/ freshness, unit and end-to
 compile: $(STAMP) ## Regenerate compiled/ from the source
 	$(BIN)/vtp compile
 
+wheel: $(STAMP) ## Build the wheel into dist/ (compiled pipelines and sample data included)
+	$(BIN)/python -m build --wheel --outdir dist .
+
 bench: $(STAMP) ## Run the benchmarks (several minutes; writes under benchmarks/.work/)
+	$(BIN)/python benchmarks/bench_commands.py
+	$(BIN)/python benchmarks/bench_wheel.py
 	$(BIN)/python benchmarks/bench_load_dataset.py
 	$(BIN)/python benchmarks/bench_orchestration.py
 	$(BIN)/python benchmarks/bench_tuning.py
 	$(BIN)/python benchmarks/bench_distributed.py
 
 clean: ## Remove local state and build leftovers (keeps .venv)
-	rm -rf .vtp build *.egg-info .pytest_cache .ruff_cache benchmarks/.work
+	rm -rf .vtp build dist *.egg-info .pytest_cache .ruff_cache benchmarks/.work
 
-.PHONY: help install demo test compile bench clean
+.PHONY: help install demo test compile wheel bench clean

@@ -20,6 +20,7 @@ from vtp.components.data import load_dataset
 from vtp.components.targets import Target
 from vtp.components.training.distributed_job_spec import distributed_job_spec
 from vtp.pipelines._steps import train_evaluate_register
+from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "distributed"
 #: The distributed example trainer's gradient descent settings (`--name=value` arguments).
@@ -34,7 +35,7 @@ def build(target: Target):
         project: str,
         location: str = config.DEFAULT_LOCATION,
         staging_root: str = "",
-        data_source: str = "data/breast_cancer.csv",
+        data_source: str = SAMPLE_DATA_SOURCE,
         train_fraction: float = 0.8,
         validation_fraction: float = 0.1,
         test_fraction: float = 0.1,
@@ -64,7 +65,8 @@ def build(target: Target):
             project: Google Cloud project of the Vertex resources.
             location: Vertex AI region.
             staging_root: `gs://` directory for job outputs; empty uses the pipeline root.
-            data_source: CSV / Parquet / JSONL file or wildcard, local path or `gs://`.
+            data_source: CSV / Parquet / JSONL file or wildcard, local path or `gs://`, or a
+                dataset shipped with vtp (`sample://NAME`, read from the installed package).
             train_fraction: Share of rows for training.
             validation_fraction: Share of rows for validation.
             test_fraction: Share of rows for the test split.

@@ -41,6 +41,7 @@ from vtp.components.tuning.study import (
     StudySpec,
     TuningJobSpec,
 )
+from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "tuning"
 FINAL_MODELS = ("best_trial", "retrain")
@@ -65,7 +66,7 @@ def build(target: Target):
         project: str,
         location: str = config.DEFAULT_LOCATION,
         staging_root: str = "",
-        data_source: str = "data/breast_cancer.csv",
+        data_source: str = SAMPLE_DATA_SOURCE,
         train_fraction: float = 0.7,
         validation_fraction: float = 0.15,
         test_fraction: float = 0.15,
@@ -96,7 +97,8 @@ def build(target: Target):
             project: Google Cloud project of the Vertex resources.
             location: Vertex AI region.
             staging_root: `gs://` directory for job outputs; empty uses the pipeline root.
-            data_source: CSV / Parquet / JSONL file or wildcard, local path or `gs://`.
+            data_source: CSV / Parquet / JSONL file or wildcard, local path or `gs://`, or a
+                dataset shipped with vtp (`sample://NAME`, read from the installed package).
             train_fraction: Share of rows for training.
             validation_fraction: Share of rows the trials are scored on.
             test_fraction: Share of rows for the final evaluation.

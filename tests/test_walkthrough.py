@@ -21,7 +21,6 @@ import hashlib
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -167,10 +166,8 @@ def test_the_doc_shows_only_commands_the_walkthrough_runs():
 @pytest.mark.slow
 @pytest.mark.xdist_group("e2e-walkthrough")
 def test_step_1_local_run_trains_and_registers_the_model(tmp_path):
-    """`vtp run training --local` in a directory holding `data/` (the default data source):
-    the summary the doc shows, from a real kfp.local run."""
-    (tmp_path / "data").mkdir()
-    shutil.copy(REPO / "data" / "breast_cancer.csv", tmp_path / "data")
+    """`vtp run training --local` in an empty directory (the default data source is the
+    sample shipped in the vtp package): the summary the doc shows, from a real kfp.local run."""
     env = {k: v for k, v in os.environ.items() if k not in ("VTP_HOME", "VTP_RUNTIME")}
     env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     walk = Walkthrough(steps={"run"})

@@ -23,7 +23,8 @@ def load_dataset(
     """Split a dataset into train, validation and test Parquet files, streaming.
 
     Args:
-        source: Local path or gs:// URI of a file or a wildcard (`gs://b/p/part-*.csv`).
+        source: Local path or gs:// URI of a file or a wildcard (`gs://b/p/part-*.csv`), or
+            `sample://NAME`, a dataset shipped with vtp.
         train: Train split (one Parquet file).
         validation: Validation split (one Parquet file).
         test: Test split (one Parquet file).

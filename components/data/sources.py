@@ -1,9 +1,10 @@
 """Listing, opening and reading dataset sources: local files, the `/gcs` mount or the GCS API.
 
 A source is one file or a wildcard (`data/*.csv`, `gs://b/p/part-*.parquet`, `**` crosses
-directories). Files are read in sorted order. `gs://` URIs go through the Cloud Storage mount
-when there is one (`$VTP_GCS_ROOT` locally, `/gcs` on Vertex), else through the
-`google-cloud-storage` client, streaming (it honours `STORAGE_EMULATOR_HOST`).
+directories), or a dataset shipped with vtp, `sample://NAME` (`vtp.shipped`). Files are read
+in sorted order. `gs://` URIs go through the Cloud Storage mount when there is one
+(`$VTP_GCS_ROOT` locally, `/gcs` on Vertex), else through the `google-cloud-storage` client,
+streaming (it honours `STORAGE_EMULATOR_HOST`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from vtp.errors import DataError
 from vtp.gcs import GCS_ROOT_ENV, gcs_root, gcs_to_mount, is_gcs_uri, mount_to_gcs
+from vtp.shipped import is_sample_uri
 
 FORMATS = ("csv", "parquet", "jsonl")
 _FORMAT_ALIASES = {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}
@@ -110,6 +112,8 @@ def list_sources(source: str) -> list[SourceFile]:
     """The files `source` names, sorted; DataError when there are none."""
     if not source or not str(source).strip():
         raise DataError(f"source must be a path, a gs:// URI or a wildcard, got {source!r}")
+    if is_sample_uri(source):
+        return _list_sample(source)
     if not is_gcs_uri(source):
         return _list_local(source, source)
     root = gcs_root()
@@ -121,6 +125,28 @@ def list_sources(source: str) -> list[SourceFile]:
         raise DataError(f"source {exc}") from None
     files = _list_local(local, source)
     return [SourceFile(mount_to_gcs(f.name, root) or f.name, f.size, f.local_path) for f in files]
+
+
+def _list_sample(uri: str) -> list[SourceFile]:
+    """`sample://NAME`: a dataset shipped in the vtp package (`vtp.shipped`)."""
+    from vtp.shipped import SAMPLE_SCHEME, sample_data_dir, sample_datasets, sample_path
+
+    try:
+        path = sample_path(uri)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    root = str(sample_data_dir())
+    try:
+        files = _list_local(path, uri)
+    except DataError:
+        raise DataError(
+            f"source {uri!r}: no such sample dataset; shipped: "
+            f"{', '.join(SAMPLE_SCHEME + n for n in sample_datasets())}"
+        ) from None
+    return [
+        SourceFile(SAMPLE_SCHEME + os.path.relpath(f.name, root), f.size, f.local_path)
+        for f in files
+    ]
 
 
 def _list_local(path: str, shown: str) -> list[SourceFile]:

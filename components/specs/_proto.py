@@ -1,4 +1,5 @@
-"""Validation against the `google.cloud.aiplatform_v1` protos (imported on first use: ~2 s)."""
+"""Validation against the `google.cloud.aiplatform_v1` protos (its types imported on first use,
+without the API's service clients: `vtp.aiplatform_types`)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ def check_message(
     Raises:
         SpecError: naming the field the proto parser refused, its value and the reason.
     """
-    from google.cloud import aiplatform_v1
     from google.protobuf import json_format
 
-    message = getattr(aiplatform_v1, type_name).pb()()
+    from vtp.aiplatform_types import message as api_message
+
+    message = api_message(type_name).pb()()
     try:
         json_format.ParseDict(payload, message)
     except (json_format.ParseError, TypeError, AttributeError) as err:

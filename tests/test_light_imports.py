@@ -1,0 +1,96 @@
+"""Commands that call no Vertex API import neither the Vertex AI SDK nor the API's service
+clients (`vtp compile`, `vtp list`, `vtp check`: benchmarks/bench_commands.py has the timings).
+Each case runs in a fresh interpreter and asserts on `sys.modules` after the command: the
+mechanism, not the clock."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Modules that would mean the SDK or the service clients were imported.
+HEAVY = (
+    "google.cloud.aiplatform",
+    "google_cloud_pipeline_components.v1.hyperparameter_tuning_job.utils",
+    "google.cloud.aiplatform_v1.services.job_service",
+    "pandas",
+    "sklearn",
+)
+
+PROBE = """
+import json, sys
+from vtp.cli.main import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "loaded": sorted(m for m in sys.modules if m in HEAVY)}))
+"""
+
+
+def run_command(*argv: str, cwd: Path = REPO) -> dict:
+    script = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("list",), ("list", "tuning"), ("check", "--template", "--local"), ("config",)],
+    ids=" ".join,
+)
+def test_commands_that_call_no_vertex_api_load_no_sdk(argv):
+    result = run_command(*argv)
+    assert result == {"code": 0, "loaded": []}
+
+
+def test_compile_loads_no_sdk(tmp_path):
+    result = run_command("compile", "--out", str(tmp_path / "out"))
+    assert result == {"code": 0, "loaded": []}
+    assert (tmp_path / "out" / "pipelines" / "tuning.yaml").is_file()
+
+
+def test_the_api_types_load_first_and_the_full_package_later():
+    """`vtp.aiplatform_types` loads the message types alone; the SDK imported afterwards in
+    the same process finds the whole package: its `__init__` runs on first use."""
+    script = """
+import sys
+from vtp.aiplatform_types import aiplatform_types, message
+types = aiplatform_types()
+assert message("CustomJob") is types.CustomJob
+assert "google.cloud.aiplatform_v1.services.job_service" not in sys.modules
+from google.cloud import aiplatform_v1
+from google.cloud import aiplatform
+assert aiplatform_v1.types is types and aiplatform_v1.CustomJob is types.CustomJob
+assert aiplatform_v1.JobServiceClient.__module__.endswith("job_service.client")
+assert aiplatform.CustomJob and aiplatform.PipelineJob
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_gcpc_tuning_op_loads_alone_and_is_the_packages_op():
+    script = """
+import sys
+from vtp.components.targets import VERTEX
+op = VERTEX.HyperparameterTuningJobRunOp
+assert "google.cloud.aiplatform" not in sys.modules
+from google_cloud_pipeline_components.v1.hyperparameter_tuning_job import (
+    HyperparameterTuningJobRunOp, serialize_parameters)
+assert HyperparameterTuningJobRunOp is op
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "ok", done.stderr
