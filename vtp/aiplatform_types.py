@@ -6,8 +6,8 @@ client of the API: about three times the cost of the types alone. `aiplatform_ty
 the types and leaves the package's `__init__` for later: the package module stands in
 `sys.modules` with its `__path__` and `types`, and the first time anything asks it for a name
 it does not hold yet (`aiplatform_v1.JobServiceClient`, as the Vertex AI SDK does), it runs
-its `__init__` in place and answers (a submodule it is asked for is simply imported). Code that imports the full package keeps working
-unchanged.
+its `__init__` in place and answers (a submodule it is asked for is simply imported). Code that
+imports the full package keeps working unchanged.
 """
 
 from __future__ import annotations

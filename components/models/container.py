@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from vtp.components.models.serving import check_serving_framework
 from vtp.errors import SpecError
 from vtp.gcs import to_local_path
 
@@ -30,8 +31,10 @@ def container_spec(
     return spec
 
 
-def check_model_dir(model_dir: str, serving_image: str = "") -> None:
-    """Fails unless `model_dir` holds files, and the file a prebuilt serving image loads."""
+def check_model_dir(model_dir: str, serving_image: str = "") -> str:
+    """Fails unless `model_dir` holds files, the file a prebuilt serving image loads, and (when
+    its metadata records one) the framework version that image serves (`serving`). Returns
+    what the version check found."""
     local = to_local_path(model_dir)
     if not os.path.isdir(local):
         raise FileNotFoundError(f"model directory {model_dir!r} does not exist (looked at {local})")
@@ -43,3 +46,4 @@ def check_model_dir(model_dir: str, serving_image: str = "") -> None:
             f"model directory {model_dir!r} holds none of {', '.join(PREBUILT_MODEL_FILES)} "
             f"(found: {', '.join(sorted(present)) or 'nothing'})"
         )
+    return check_serving_framework(local, serving_image, shown=model_dir)

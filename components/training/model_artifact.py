@@ -17,6 +17,9 @@ def unmanaged_container_model(
 ):
     """Points a model artifact at a trained model directory, with its serving container.
 
+    Refuses (before any upload, on Vertex and locally) a model whose `model_metadata.json`
+    records a framework version other than the one its prebuilt serving image holds.
+
     Args:
         model_dir: Directory holding the model files (`AIP_MODEL_DIR` of the training job).
         serving_image: Prediction container image (`containerSpec.imageUri`).
@@ -27,7 +30,7 @@ def unmanaged_container_model(
     """
     from vtp.components.models.container import check_model_dir, container_spec
 
-    check_model_dir(model_dir, serving_image)
+    print(check_model_dir(model_dir, serving_image))  # refuses a framework version mismatch
     model.uri = model_dir.rstrip("/")
     model.metadata["containerSpec"] = container_spec(
         serving_image, predict_route=predict_route, health_route=health_route, port=serving_port

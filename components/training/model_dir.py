@@ -9,6 +9,6 @@ def checked_model_dir(model_dir: str, serving_image: str = "") -> str:
     the file it loads); returns `model_dir`. Run it `.after()` the job that writes it."""
     from vtp.components.models.container import check_model_dir
 
-    check_model_dir(model_dir, serving_image)
+    print(check_model_dir(model_dir, serving_image))
     print(f"model directory {model_dir} is complete")
     return model_dir

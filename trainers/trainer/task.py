@@ -172,6 +172,7 @@ def save_model(
     joblib.dump(estimator, os.path.join(model_dir, MODEL_FILE))
     metadata = {
         "framework": "scikit-learn",
+        "framework_version": sklearn.__version__,
         "sklearn_version": sklearn.__version__,
         "python_version": ".".join(map(str, sys.version_info[:3])),
         "estimator": type(estimator).__name__,
