@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import joblib
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from support.waiting import wait_until
 
 from trainer import TrainerError
 from trainer.distributed import cluster, task
@@ -242,21 +242,14 @@ def test_a_worker_killed_mid_training_fails_the_job_naming_it(tmp_path, data):
     lines: list[str] = []
     crash = ("--fail-rank=2", "--fail-at-step=5")
     pools = [trainer_pool(data, 1, *crash), trainer_pool(data, 2, *crash)]
-    started = time.monotonic()
     with pytest.raises(LocalJobFailed) as caught:
         run(tmp_path, pools, lines)
-    assert time.monotonic() - started < 60
     assert caught.value.replica == "workerpool1-1"
     message = str(caught.value)
     assert "replica workerpool1-1 was killed by signal SIGKILL" in message
     assert "rank 2: simulated crash at step 5" in message
     assert caught.value.result.state is JobState.FAILED
-    deadline = time.monotonic() + 5
-    while (left := replicas_under(tmp_path / "gcs")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for proc in left:  # do not leak them into other tests
-        proc.kill()
-    assert not left, f"replicas left running: {[p.cmdline() for p in left]}"
+    wait_until(lambda: not replicas_under(tmp_path / "gcs"))  # the job stopped them all
 
 
 @pytest.mark.slow
@@ -280,7 +273,6 @@ def test_survivors_exit_on_their_own_when_a_peer_dies(tmp_path, data):
         "--fail-at-step=5",
         "--abort-grace=0",
     ]
-    started = time.monotonic()
     procs = [
         subprocess.Popen(
             argv,
@@ -297,7 +289,8 @@ def test_survivors_exit_on_their_own_when_a_peer_dies(tmp_path, data):
     finally:
         for p in procs:
             p.kill()
-    assert time.monotonic() - started < 30  # collective timeout is 300 s: nobody waited for it
+    # The collective's timeout is 300 s; the survivors say why they stopped: the peer's closed
+    # connection, not a timeout.
     assert [p.returncode for p in procs] == [1, 1, -9]
     assert "rank 2 (workerpool1-1) closed its connection" in outputs[0][1]
     assert "the primary aborted: " in outputs[1][1]
@@ -506,9 +499,7 @@ def test_a_stalled_rank_times_out_naming_it():
             if comm.rank == 0:
                 primary_gave_up.set()
 
-    started = time.monotonic()
     results = group(3, body, timeout_s=1.0)
-    assert time.monotonic() - started < 10
     assert isinstance(results[0], CollectiveTimeout)
     assert "no contribution from rank 2 (workerpool1-1) in time" in str(results[0])
     assert isinstance(results[1], CollectiveError)  # told by the primary, not left waiting
@@ -543,15 +534,14 @@ def test_a_peer_that_closes_is_reported_at_once():
         if comm.rank == 1:
             comm.close()  # as if the process had died
             return None
-        started = time.monotonic()
         try:
             comm.allreduce(np.ones(1))
-        except PeerLost as err:
-            return time.monotonic() - started, str(err)
+        except PeerLost as err:  # not CollectiveTimeout: the closed socket said so
+            return str(err)
         return None
 
-    elapsed, message = group(2, body, timeout_s=30.0)[0]
-    assert elapsed < 5 and "rank 1 (workerpool1-0) closed its connection" in message
+    message = group(2, body, timeout_s=30.0)[0]
+    assert "rank 1 (workerpool1-0) closed its connection" in message
 
 
 def test_a_stray_connection_with_a_garbled_header_does_not_stop_the_rendezvous():
@@ -572,15 +562,14 @@ def test_a_stray_connection_with_a_garbled_header_does_not_stop_the_rendezvous()
 
     thread = threading.Thread(target=primary)
     thread.start()
-    deadline = time.monotonic() + 10
-    while True:
+
+    def connect():
         try:
-            stray = socket.create_connection(("127.0.0.1", port), timeout=1)
-            break
+            return socket.create_connection(("127.0.0.1", port), timeout=1)
         except OSError:
-            assert time.monotonic() < deadline, "the primary never listened"
-            time.sleep(0.05)
-    with stray:
+            return None  # the primary is not listening yet
+
+    with wait_until(connect) as stray:
         garbage = b"\xff\xfe{not json"
         stray.sendall(struct.pack("!4sIQ", b"VTPC", len(garbage), 0) + garbage)
         worker = Collective.connect(1, 2, "127.0.0.1", port, rendezvous_timeout_s=10.0)

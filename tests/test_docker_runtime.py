@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -493,23 +492,20 @@ def test_a_failing_replica_stops_the_other_containers(tmp_path, stand_in):
 
 def test_timeout_and_cancel_stop_containers_by_name(tmp_path, stand_in):
     lines: list[str] = []
-    started = time.monotonic()
     with pytest.raises(LocalJobFailed, match="exceeded the timeout of 1s"):
         run_job(tmp_path, [dump_pool("sleep")], lines, timeout="1s")
-    assert time.monotonic() - started < 15
     (name,) = [options(c, "--name")[0] for c in calls(stand_in) if c[0] == "run"]
     assert ["kill", "--signal", "SIGTERM", name] in calls(stand_in)
     assert not list(stand_in.glob("*.pid"))
 
     (stand_in / "calls.jsonl").unlink()
-    stop_at = time.monotonic() + 1
     result = run_local_job(
         LocalJob("cancel", [dump_pool("sleep")], base_output_directory="gs://out/c"),
         work_dir=tmp_path / "work2",
         gcs_root=tmp_path / "gcs",
         log=lines.append,
         runtime="docker",
-        should_stop=lambda: time.monotonic() > stop_at,
+        should_stop=lambda: bool(list(stand_in.glob("*.pid"))),  # once the container runs
     )
     assert result.state is JobState.CANCELLED
     (name,) = [options(c, "--name")[0] for c in calls(stand_in) if c[0] == "run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import vertex_compute_docs as docs
 
 from vtp.cli.main import main
 from vtp.components.specs import (
@@ -52,9 +53,16 @@ def test_tables_name_only_enum_values():
     assert not set(RETIRED_ACCELERATOR_TYPES) & set(ACCELERATOR_TYPES)
 
 
-@pytest.mark.parametrize(("machine", "gpu_and_count"), MACHINE_GPUS.items(), ids=MACHINE_GPUS)
-def test_accelerator_optimized_machines_accept_their_gpus(machine, gpu_and_count):
-    gpu, count = gpu_and_count
+# Checked against `support.vertex_compute_docs`, the docs' tables transcribed by hand, not
+# against the tables under test.
+
+
+@pytest.mark.parametrize(
+    ("machine", "gpu", "count"),
+    docs.ACCELERATOR_OPTIMIZED,
+    ids=[row[0] for row in docs.ACCELERATOR_OPTIMIZED],
+)
+def test_accelerator_optimized_machines_take_exactly_their_documented_gpus(machine, gpu, count):
     spec = MachineSpec(machine, gpu, count)
     assert job(spec).worker_pool_specs()[0]["machine_spec"] == {
         "machine_type": machine,
@@ -62,34 +70,38 @@ def test_accelerator_optimized_machines_accept_their_gpus(machine, gpu_and_count
         "accelerator_count": count,
     }
     assert spec.gpu_count == count and not spec.is_tpu_vm
+    for other in {1, 2, 4, 8, 16} - {count}:
+        with pytest.raises(SpecError, match=f"must be {count} for machine_type {machine}"):
+            MachineSpec(machine, gpu, other)
 
 
-N1_ACCEPTED = [
-    (machine, gpu, count)
-    for machine, counts in N1_GPU_COUNTS.items()
-    for gpu, valid in counts.items()
-    if gpu not in RETIRED_ACCELERATOR_TYPES
-    for count in valid
+def test_vtp_knows_no_accelerator_optimized_machine_the_docs_do_not_list():
+    documented = {machine: (gpu, n) for machine, gpu, n in docs.ACCELERATOR_OPTIMIZED}
+    assert documented == MACHINE_GPUS
+
+
+N1_CELLS = [
+    (machine, gpu, counts)
+    for machine, *columns in docs.N1_ROWS
+    for gpu, counts in zip(docs.N1_COLUMNS, columns, strict=True)
 ]
 
 
-@pytest.mark.parametrize(("machine", "gpu", "count"), N1_ACCEPTED)
-def test_n1_machines_accept_the_documented_counts(machine, gpu, count):
-    assert MachineSpec(machine, gpu, count).gpu_count == count
+@pytest.mark.parametrize(("machine", "gpu", "counts"), N1_CELLS)
+def test_n1_machines_take_the_documented_counts_and_no_other(machine, gpu, counts):
+    for count in (1, 2, 4, 8):
+        if count in counts:
+            assert MachineSpec(machine, gpu, count).gpu_count == count
+        else:
+            with pytest.raises(SpecError, match="machine_spec.accelerator_count"):
+                MachineSpec(machine, gpu, count)
 
 
-def test_n1_table_spot_checks_from_the_vertex_docs():
-    # Rows of "Valid numbers of GPUs for each machine type", read off the page.
-    assert N1_GPU_COUNTS["n1-standard-4"]["NVIDIA_TESLA_V100"] == (1, 2, 4, 8)
-    assert N1_GPU_COUNTS["n1-standard-16"]["NVIDIA_TESLA_V100"] == (2, 4, 8)
-    assert N1_GPU_COUNTS["n1-standard-32"]["NVIDIA_TESLA_T4"] == (2, 4)
-    assert N1_GPU_COUNTS["n1-highmem-96"] == {
-        "NVIDIA_TESLA_P4": (4,),
-        "NVIDIA_TESLA_T4": (4,),
-        "NVIDIA_TESLA_V100": (8,),
-    }
-    assert N1_GPU_COUNTS["n1-highcpu-64"]["NVIDIA_TESLA_P100"] == (4,)
-    assert "n1-standard-2" not in N1_GPU_COUNTS and "n1-highcpu-8" not in N1_GPU_COUNTS
+@pytest.mark.parametrize("machine", docs.N1_WITHOUT_GPUS)
+def test_n1_sizes_without_a_gpu_row_take_no_gpu(machine):
+    assert MachineSpec(machine).gpu_count == 0
+    with pytest.raises(SpecError, match="must be unset for machine_type"):
+        MachineSpec(machine, "NVIDIA_TESLA_T4", 1)
 
 
 def test_gpu_payloads_pass_the_proto_through_raw_dicts():

@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import optuna
 import psutil
 import pytest
 from google.cloud.aiplatform_v1.types import Trial
+from support.waiting import wait_until
 
 from vtp.components.tuning.study import (
     CategoricalParameter,
@@ -192,13 +192,10 @@ def test_bayesian_search_finds_the_minimum_of_a_quadratic(tmp_path, trainer):
 
 
 def test_two_trials_run_at_once(tmp_path, trainer):
-    started = time.monotonic()
     records = _run(tmp_path, trainer, "sleep", StudySpec([LOSS], [X]), trials=2, parallel=2)
-    wall = time.monotonic() - started
     assert len(records) == 2
-    first, second = _dump(trainer, 1), _dump(trainer, 2)
+    first, second = _dump(trainer, 1), _dump(trainer, 2)  # as the trial processes recorded
     assert max(first["start"], second["start"]) < min(first["end"], second["end"])  # overlap
-    assert wall < 2 * 1.5 + 1.0
 
 
 def test_failed_and_infeasible_trials(tmp_path, trainer):
@@ -262,8 +259,8 @@ def test_median_stopping_stops_a_slow_bad_trial_early(tmp_path, trainer):
     assert "end" not in dump  # stopped before it could finish
     assert not psutil.pid_exists(dump["pid"]) or psutil.Process(dump["pid"]).status() == "zombie"
     ran = Trial.from_json(json.dumps(laggard))
-    duration = (ran.end_time - ran.start_time).total_seconds()
-    assert duration < 8, duration  # its natural length is 30 s
+    steps = [m.step_count for m in ran.measurements]
+    assert steps and max(steps) < 30, steps  # stopped at some step of its 30
     # Vertex completes an early-stopped trial with the measurements it reported
     assert ran.state == Trial.State.SUCCEEDED and ran.final_measurement.metrics[0].value == 0.1
     assert all(Trial.from_json(json.dumps(r)).state == Trial.State.SUCCEEDED for r in records)
@@ -333,10 +330,9 @@ def test_an_interrupted_study_keeps_its_finished_trials(tmp_path, trainer, sig):
     argv = [sys.executable, str(main), str(job_dir), str(tmp_path / "gcs"), *map(str, trainer)]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not (trainer[1] / "3.json").exists():  # trials 1 and 2 finished, 3 is running
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
+        # trials 1 and 2 finished, 3 is running
+        wait_until(lambda: (trainer[1] / "3.json").exists() or proc.poll() is not None)
+        assert proc.poll() is None
         pid = _dump(trainer, 3)["pid"]
         proc.send_signal(sig)
         output = proc.communicate(timeout=20)[0].decode()

@@ -12,12 +12,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from kfp import compiler, dsl
+from support.waiting import wait_until
 
 from vtp.cli.main import main
 
@@ -348,9 +348,7 @@ def test_ctrl_c_while_waiting_cancels_the_run_and_exits_130(vertex, tiny_yaml):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not vertex.calls("GET", "/pipelineJobs/") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: vertex.calls("GET", "/pipelineJobs/") or process.poll() is not None)
         assert vertex.calls("GET", "/pipelineJobs/"), "the run was never polled"
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)

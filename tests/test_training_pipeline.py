@@ -16,6 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 from support.cli import run_vtp as _vtp
+from support.waiting import wait_until
 
 from vtp.home import LocalHome
 from vtp.local.registry import LocalModelRegistry
@@ -131,7 +132,6 @@ def test_run_failed_carries_its_record(tmp_path):
 def test_interrupted_run_stops_the_trainer_and_exits_130(tmp_path):
     """Ctrl-C (SIGINT to the foreground process group) while the trainer runs."""
     import signal
-    import time
 
     home = tmp_path / "home"
     proc = subprocess.Popen(
@@ -154,16 +154,12 @@ def test_interrupted_run_stops_the_trainer_and_exits_130(tmp_path):
         start_new_session=True,
     )
 
-    deadline = time.monotonic() + 120
-    while not _trainers(home):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    time.sleep(2)
-    os.killpg(proc.pid, signal.SIGINT)
+    wait_until(lambda: _trainers(home) or proc.poll() is not None, poll_s=0.2)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)  # while the trainer runs
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cancelled" in err
-    time.sleep(0.5)
-    assert _trainers(home) == []
+    wait_until(lambda: _trainers(home) == [])  # a trainer left running fails at the timeout
     record = json.loads(next((home / "runs").glob("training-*/run.json")).read_text())
     assert record["state"] == "CANCELLED"
