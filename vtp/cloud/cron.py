@@ -1,24 +1,40 @@
 """Cron expressions as Vertex schedules take them, checked here and turned into fire times.
 
-Five fields, `minute hour day-of-month month day-of-week`, optionally prefixed with
-`TZ=<IANA zone>` or `CRON_TZ=<IANA zone>` (UTC without one). Each field is `*`, a value, a range
-`a-b`, a step `*/n`, `a-b/n` or `a/n` (a to the field's maximum), or a comma-separated list of
-those; months take `jan`..`dec` and days of the week `sun`..`sat` (0 and 7 are both Sunday).
-Day matching follows crontab(5): when both day fields are restricted (neither starts with
-`*`), a day matches if either does.
+The fields are parsed and iterated by croniter; what vtp adds are the rules of Vertex's
+schedules, which are unix cron (crontab(5)) and not croniter's extensions:
+
+- five fields, `minute hour day-of-month month day-of-week`, optionally prefixed with
+  `TZ=<IANA zone>` or `CRON_TZ=<IANA zone>` (UTC without one); no seconds field, no `@daily`
+  macros, no `L`, `W`, `#`, `?` or `H`; months `jan`..`dec` and days `sun`..`sat` by name;
+- a range goes from low to high (croniter would wrap `10-5` around);
+- day matching follows crontab(5): when both day fields are restricted (neither starts with
+  `*`), a day matches if either does, otherwise both must;
+- time zones: the fields are read as wall-clock times of the zone. A wall time skipped by a
+  daylight-saving change does not fire; a repeated one fires once, at its first occurrence.
+  (croniter is iterated over wall-clock times, which vtp then places in the zone.)
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vtp.errors import SpecError
 
+_PREFIX = re.compile(r"^(?:CRON_TZ|TZ)=(\S*)\s+(.*)$", re.DOTALL)
+_CHARS = re.compile(r"[0-9A-Za-z*,/-]+")
+_RANGE = re.compile(r"^([0-9A-Za-z]+)-([0-9A-Za-z]+)$")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+#: A schedule that finds no fire time within this many years never fires (e.g. `0 0 30 2 *`);
+#: eight years cover every leap-year and weekday combination.
+_HORIZON_YEARS = 8
+SYNTAX = (
+    "must be 5 fields `minute hour day-of-month month day-of-week` "
+    "(optionally after TZ=<IANA zone> or CRON_TZ=<IANA zone>)"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,12 @@ class _Field:
             text += f" or {self.names[0]}-{self.names[-1]}"
         return text
 
+    def value(self, token: str) -> int | None:
+        if token.isdigit():
+            return int(token)
+        lowered = token.lower()
+        return self.names.index(lowered) + self.name_base if lowered in self.names else None
+
 
 _FIELDS = (
     _Field("minute", 0, 59),
@@ -44,89 +66,69 @@ _FIELDS = (
     _Field("month", 1, 12, _MONTHS, 1),
     _Field("day-of-week", 0, 7, _DAYS, 0),
 )
-_PREFIX = re.compile(r"^(?:CRON_TZ|TZ)=(\S*)\s+(.*)$", re.DOTALL)
-_ITEM = re.compile(r"^(?P<range>\*|[^-/]+(?:-[^-/]+)?)(?:/(?P<step>[^/]*))?$")
-#: ASCII digits only: `str.isdigit` also takes `²`, which `int` refuses.
-_NUMBER = re.compile(r"[0-9]+")
-#: A schedule that finds no fire time within this many days never fires (e.g. `0 0 30 2 *`);
-#: eight years cover every leap-year and weekday combination.
-_HORIZON_DAYS = 8 * 366
-SYNTAX = (
-    "must be 5 fields `minute hour day-of-month month day-of-week` "
-    "(optionally after TZ=<IANA zone> or CRON_TZ=<IANA zone>)"
-)
 
 
 @dataclass(frozen=True)
 class Cron:
-    """A parsed cron expression.
+    """A checked cron expression.
 
     Attributes:
         text: the expression as given (with its time zone prefix), as sent to Vertex.
         timezone: IANA name of the zone the fields are read in.
-        minutes, hours, days, months, weekdays: the values each field matches
-            (weekdays 0-6, Sunday 0).
-        days_restricted, weekdays_restricted: whether the day fields narrow the days
-            (neither starts with `*`); when both do, either may match.
+        fields: the five fields.
     """
 
     text: str
     timezone: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]
-    days_restricted: bool
-    weekdays_restricted: bool
+    fields: tuple[str, ...]
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def matches_day(self, day: date) -> bool:
-        if day.month not in self.months:
-            return False
-        in_days = day.day in self.days
-        in_weekdays = (day.isoweekday() % 7) in self.weekdays
-        if self.days_restricted and self.weekdays_restricted:
-            return in_days or in_weekdays
-        return in_days and in_weekdays
+    @property
+    def day_or(self) -> bool:
+        """crontab(5): with both day fields restricted, either may match."""
+        return not (self.fields[2].startswith("*") or self.fields[4].startswith("*"))
 
     def next_times(
         self, after: datetime, count: int, *, until: datetime | None = None
     ) -> list[datetime]:
         """The next `count` fire times strictly after `after` (and not after `until`).
 
-        Times are aware datetimes in the cron's zone. A wall time skipped by a daylight-saving
-        change does not fire; a repeated one fires once (its first occurrence).
+        Times are aware datetimes in the cron's zone.
 
         Raises:
             SpecError: the expression never fires (e.g. the 30th of February).
         """
+        from croniter import CroniterBadDateError, croniter
+
         if after.tzinfo is None:
             raise ValueError("after must be an aware datetime")
         zone = self.zone
         start = after.astimezone(zone)
+        horizon = start.replace(tzinfo=None) + timedelta(days=366 * _HORIZON_YEARS)
+        walls = croniter(
+            " ".join(self.fields),
+            start.replace(tzinfo=None) - timedelta(minutes=1),  # croniter's next is strict
+            day_or=self.day_or,
+            max_years_between_matches=_HORIZON_YEARS,
+        )
         times: list[datetime] = []
-        day = last_fire_day = start.date()
-        while len(times) < count and (day - last_fire_day).days <= _HORIZON_DAYS:
-            if until is not None and day > until.astimezone(zone).date():
+        while len(times) < count:
+            try:
+                wall = walls.get_next(datetime)
+            except CroniterBadDateError:
                 break
-            if self.matches_day(day):
-                for hour in sorted(self.hours):
-                    for minute in sorted(self.minutes):
-                        wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-                        # Instants, not wall times: aware datetimes of one zone compare by
-                        # their wall clock, which misorders the repeated hour of a DST change.
-                        instant = wall.astimezone(UTC)
-                        if not _exists(wall) or instant <= start.astimezone(UTC):
-                            continue
-                        if (until is not None and instant > until) or len(times) == count:
-                            return times
-                        times.append(wall)
-                        last_fire_day = day
-            day += timedelta(days=1)
+            if wall > horizon:
+                break
+            moment = wall.replace(tzinfo=zone)  # fold=0: the first of a repeated wall time
+            instant = moment.astimezone(UTC)
+            if not _exists(moment) or instant <= after.astimezone(UTC):
+                continue
+            if until is not None and instant > until:
+                break
+            times.append(moment)
         if not times and count and until is None:
             raise SpecError("cron", self.text, "never fires (no matching day in 8 years)")
         return times
@@ -139,7 +141,7 @@ def _exists(wall: datetime) -> bool:
 
 
 def parse(text: str) -> Cron:
-    """Parses a cron expression; errors name the field, the value and the allowed range.
+    """Checks a cron expression; errors name the field, the value and what is allowed.
 
     Raises:
         SpecError: the expression is malformed, a value is out of range, the time zone is
@@ -155,22 +157,12 @@ def parse(text: str) -> Cron:
         _check_zone(timezone)
     elif body.split()[0].upper().startswith(("TZ=", "CRON_TZ=")):
         raise SpecError("cron", text, SYNTAX)
-    parts = body.split()
+    parts = tuple(body.split())
     if len(parts) != 5:
         raise SpecError("cron", text, SYNTAX)
-    values = [_parse_field(spec, part) for spec, part in zip(_FIELDS, parts, strict=True)]
-    weekdays = frozenset(v % 7 for v in values[4])
-    cron = Cron(
-        text=text.strip(),
-        timezone=timezone,
-        minutes=values[0],
-        hours=values[1],
-        days=values[2],
-        months=values[3],
-        weekdays=weekdays,
-        days_restricted=not parts[2].startswith("*"),
-        weekdays_restricted=not parts[4].startswith("*"),
-    )
+    for spec, part in zip(_FIELDS, parts, strict=True):
+        _check_field(spec, part)
+    cron = Cron(text=text.strip(), timezone=timezone, fields=parts)
     cron.next_times(datetime(2000, 1, 1, tzinfo=UTC), 1)
     return cron
 
@@ -185,46 +177,29 @@ def _check_zone(name: str) -> None:
         raise SpecError("cron time zone", name, allowed) from None
 
 
-def _parse_field(spec: _Field, text: str) -> frozenset[int]:
-    out: set[int] = set()
-    for item in text.split(","):
-        out.update(_parse_item(spec, item, text))
-    return frozenset(out)
+def _check_field(spec: _Field, text: str) -> None:
+    """What unix cron takes in one field: croniter checks the values, steps and lists; the
+    characters (no croniter extensions) and the order of ranges are checked here."""
+    from croniter import croniter
 
-
-def _parse_item(spec: _Field, item: str, whole: str) -> range:
     field = f"cron {spec.name}"
     syntax = (
         f"must be *, a value, a range a-b, a step */n, a-b/n or a/n, or a list of those "
         f"(values {spec.allowed})"
     )
-    match = _ITEM.match(item)
-    if not item or not match:
-        raise SpecError(field, whole, syntax)
-    span, step_text = match["range"], match["step"]
-    if span == "*":
-        low, high = spec.low, spec.high
-    elif "-" in span:
-        first, last = span.split("-")
-        low, high = _value(spec, first, whole), _value(spec, last, whole)
-        if low > high:
-            raise SpecError(field, whole, f"ranges must go from low to high ({spec.allowed})")
-    else:
-        low = high = _value(spec, span, whole)
-        if step_text is not None:
-            high = spec.high  # `a/n` is `a-<max>/n`
-    step = 1
-    if step_text is not None:
-        if not _NUMBER.fullmatch(step_text) or int(step_text) == 0:
-            raise SpecError(field, whole, "steps must be a whole number of at least 1")
-        step = int(step_text)
-    return range(low, high + 1, step)
-
-
-def _value(spec: _Field, text: str, whole: str) -> int:
-    lowered = text.lower()
-    if spec.names and lowered in spec.names:
-        return spec.names.index(lowered) + spec.name_base
-    if _NUMBER.fullmatch(text) and spec.low <= int(text) <= spec.high:
-        return int(text)
-    raise SpecError(f"cron {spec.name}", whole, f"values must be in {spec.allowed}")
+    if not _CHARS.fullmatch(text) or not text.isascii():
+        raise SpecError(field, text, syntax)
+    values = [t for item in text.split(",") for t in re.split(r"-", item.split("/", 1)[0])]
+    for token in values:
+        if token and token != "*" and token.isalnum():
+            number = spec.value(token)
+            if number is None or not spec.low <= number <= spec.high:
+                raise SpecError(field, text, f"values must be in {spec.allowed}")
+    alone = ["*"] * 5
+    alone[_FIELDS.index(spec)] = text
+    if not croniter.is_valid(" ".join(alone)):
+        raise SpecError(field, text, syntax)
+    for item in text.split(","):
+        bounds = _RANGE.match(item.split("/", 1)[0])
+        if bounds and spec.value(bounds[1]) > spec.value(bounds[2]):
+            raise SpecError(field, text, f"ranges must go from low to high ({spec.allowed})")
