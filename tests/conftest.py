@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite.
 
-Markers (see pyproject.toml): `slow` marks end-to-end runs (whole pipelines, many processes);
+Markers (see pyproject.toml): `slow` marks end-to-end runs (whole pipelines, many processes,
+server processes such as the storage emulator: tests using `vertex` are marked here);
 `pytest -m "not slow"` runs the fast unit tests alone. Every test has a timeout
 (pytest-timeout, `timeout` in pyproject.toml; a test may set its own with
 `@pytest.mark.timeout(N)`).
@@ -34,6 +35,17 @@ _CONFIG_ENVIRONMENT = (
     "VTP_COMPONENT_IMAGE",
     "VTP_TRAINER_IMAGES",
 )
+
+
+#: Fixtures that start a server process: a test that uses one is `slow`.
+_SERVER_FIXTURES = ("vertex", "gcs_bucket")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `slow` every test that starts the storage emulator (a server process)."""
+    for item in items:
+        if set(_SERVER_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

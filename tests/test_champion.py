@@ -186,6 +186,7 @@ def test_champion_model_needs_a_found_champion(tmp_path):
         champion_model.python_func(champion=empty, model=model)
 
 
+@pytest.mark.slow  # a kfp.local run
 @pytest.mark.filterwarnings("ignore:You may be attemping to run a task that uses custom")
 def test_condition_on_the_lookup_runs_under_kfp_local(home, tmp_path, capfd):
     from kfp import dsl, local

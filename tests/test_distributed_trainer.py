@@ -39,6 +39,9 @@ from vtp.local._pools import parse_pools
 from vtp.local.executor import JobState, LocalJob, LocalJobFailed, run_local_job
 from vtp.local.replica_env import OutputDirs, free_ports, plan_replicas, replica_env
 
+# replicas are real processes that all-reduce over sockets: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 REDUCTION_SERVER = "us-docker.pkg.dev/vertex-ai-restricted/training/reductionserver:latest"
 TRAIN_ROWS = 470

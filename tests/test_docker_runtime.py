@@ -36,6 +36,9 @@ from vtp.local.executor import (
     select_runtime,
 )
 
+# replicas run through a stand-in docker process: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 IMAGE = "us-central1-docker.pkg.dev/p/r/vtp-trainer:0.1.0"
 ENGINE = Engine(docker="/usr/local/bin/docker", version="test")
 CONTRACT = {"CLUSTER_SPEC", "TF_CONFIG", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}

@@ -18,6 +18,9 @@ from vtp.components.evaluation import evaluate, evaluate_model
 from vtp.components.evaluation.metrics import MAX_ROC_POINTS, roc_points
 from vtp.errors import DataError, SpecError
 
+# the models evaluated here are trained by the reference trainer, as processes
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "data" / "breast_cancer.csv"
 

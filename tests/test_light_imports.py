@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# each case is a fresh interpreter: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 #: Modules that would mean the SDK or the service clients were imported.
 HEAVY = (
@@ -23,6 +26,7 @@ HEAVY = (
 PROBE = """
 import json, sys
 from vtp.cli.main import main
+
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "loaded": sorted(m for m in sys.modules if m in HEAVY)}))
 """

@@ -386,6 +386,7 @@ def test_component_python_func_writes_splits_and_metadata(tmp_path):
     json.dumps(meta)  # metadata must be JSON
 
 
+@pytest.mark.slow  # a kfp.local run
 @pytest.mark.filterwarnings("ignore:You may be attemping to run a task that uses custom")
 def test_component_runs_through_kfp_local(tmp_path):
     from kfp import local

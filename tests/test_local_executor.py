@@ -25,6 +25,9 @@ from vtp.local.executor import (
     run_local_job,
 )
 
+# replicas are real processes (and process groups): `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 REDUCTION_SERVER = "us-docker.pkg.dev/vertex-ai-restricted/training/reductionserver:latest"
 
@@ -73,6 +76,7 @@ elif rank is not None:
 # argv: MODE MARKER [FILE]. Every process it starts carries MARKER on its command line.
 BEHAVE = """
 import os, signal, subprocess, sys, time
+
 mode, marker = sys.argv[1], sys.argv[2]
 def grandchild():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])

@@ -30,6 +30,9 @@ from vtp.errors import SpecError
 from vtp.local.tuner import TuningJobFailed, failure_limit, run_local_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# every trial is a real process: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 # A trainer: `--mode=M --dump=DIR` plus the trial's parameters. It writes what it received to
@@ -37,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 TRAINER = """
 import argparse, json, os, sys, time
 import hypertune
+
 
 p = argparse.ArgumentParser(allow_abbrev=False)
 p.add_argument("--mode", default="quadratic")

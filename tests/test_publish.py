@@ -274,6 +274,7 @@ def test_list_shows_packages_versions_newest_first_and_their_tags(
     assert capsys.readouterr().out == f"no pipeline templates at {empty}\n"
 
 
+@pytest.mark.slow  # a vtp process
 def test_artifact_registry_without_credentials_fails_cleanly(tmp_path, shippable):
     """The real CLI in a process with no Google credentials (empty gcloud config, no metadata
     server: NO_GCE_CHECK, metadata host on a closed loopback port): publishing to the Artifact

@@ -454,6 +454,7 @@ def _upload_versions(db: str, parent: str, worker: int, barrier) -> None:
             registry.upload(display_name=f"solo-{worker}", artifact_uri="", container_spec=SPEC)
 
 
+@pytest.mark.slow  # many processes
 def test_concurrent_uploads_lose_nothing(db: Path, reg: LocalModelRegistry):
     first = _up(reg, name="concurrent")
     ctx = multiprocessing.get_context("spawn")
@@ -508,6 +509,7 @@ def test_unusable_database_is_refused(tmp_path: Path, db: Path, reg: LocalModelR
         LocalModelRegistry(junk)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_import_stays_light():
     code = (
         "import sys, vtp.local.registry; "

@@ -102,6 +102,7 @@ def trained_model(tmp_path_factory) -> Path:
     return root / "model"
 
 
+@pytest.mark.slow  # a trainer process
 def test_the_trainer_records_its_framework_and_the_model_loads_under_that_version(trained_model):
     metadata = json.loads((trained_model / "model_metadata.json").read_text())
     assert metadata["framework"] == "scikit-learn"

@@ -17,6 +17,9 @@ from support.dockerfiles import instructions
 
 from trainer import TrainerError, data
 
+# the reference trainer runs as real processes: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "data" / "breast_cancer.csv"
 TRAINERS = REPO / "trainers"

@@ -18,6 +18,9 @@ from vtp.local.twins.get_trials import get_trials as local_get_trials
 from vtp.local.twins.tuning_job import hyperparameter_tuning_job
 from vtp.local.twins.tuning_job_runtime import launcher_payload, validate_tuning_job
 
+# the tuning twin runs trials of the real trainer: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 POOL = {
     "machine_spec": {"machine_type": "n1-standard-4"},

@@ -52,6 +52,7 @@ def test_validate_custom_job_uses_the_aiplatform_proto():
         validate_custom_job({"display_name": "x", "job_spec": {"worker_pools": []}})
 
 
+@pytest.mark.slow  # a trainer process
 def test_custom_job_twin_runs_the_payload_and_records_the_job(tmp_path, monkeypatch):
     monkeypatch.setenv("VTP_HOME", str(tmp_path / "home"))
     script = tmp_path / "train.py"
@@ -162,6 +163,7 @@ def test_upload_twin_needs_a_model_and_writes_nothing_without_one(tmp_path, monk
     assert not (tmp_path / "home" / "registry.db").exists()
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_components_import_without_dsl_component_inside_a_running_component():
     code = (
         "import vtp.components.training, vtp.local.twins, vtp.components.models.gate; print('ok')"

@@ -31,6 +31,9 @@ import yaml
 
 from vtp.cli.main import main
 
+# a real local run, the stand-ins and the storage emulator: `pytest -m 'not slow'` leaves them out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "laptop-to-vertex.md"
 #: Where the doc's outputs were captured: the working directory and the vtp source tree.

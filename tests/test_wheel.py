@@ -59,6 +59,7 @@ def build_wheel(tmp: Path) -> Path:
     return wheel
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_a_directory_with_its_own_pipelines_package_imports_vtps(tmp_path):
     """The names do not collide: `pipelines` is the team's, `vtp.pipelines` is vtp's."""
     team = tmp_path / "team"
