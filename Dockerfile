@@ -1,8 +1,8 @@
 # The image vtp's Python components run in on Vertex AI Pipelines: kfp, GCPC and this package,
 # installed with the exact pins of pyproject.toml. Build and push it with
 #   vtp image push components --registry REGION-docker.pkg.dev/PROJECT/REPO
-# (or from the repository root: docker build -t .../vtp-components:0.1.0 .)
-# and compile against it: vtp compile --component-image REGION-docker.pkg.dev/...:0.1.0
+# (or from the repository root: docker build -t .../vtp-components:VERSION .)
+# and compile against it: set `registry` in the configuration (vtp config), then vtp compile
 # Same Python as the trainer images: evaluate_model unpickles the trainer's model.joblib.
 FROM python:3.11-slim
 

@@ -31,6 +31,7 @@ from vtp import defaults as config
 from vtp.components.targets import LOCAL, VERTEX, Target
 from vtp.home import LocalHome
 from vtp.pipelines import training
+from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "team-model-card"
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def build(target: Target, components_source: str | Path = COMPILED_COMPONENTS):
     def team_model_card(
         project: str,
         location: str = config.DEFAULT_LOCATION,
-        data_source: str = "data/breast_cancer.csv",
+        data_source: str = SAMPLE_DATA_SOURCE,
         split_seed: int = 42,
         split_key_column: str = "id",
         model_display_name: str = "team-breast-cancer",

@@ -178,3 +178,18 @@ def test_fresh_venv_with_only_the_wheel_runs_lists_compiles_and_checks(tmp_path)
     )
     assert both.returncode == 0, both.stderr
     assert f"vtp {venv}" in both.stdout  # vtp's pipelines come from the installed wheel
+
+
+def test_the_package_list_is_the_tree():
+    """`[tool.setuptools] packages` names every package of the mapped folders, and no other."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping = {"vtp": "vtp", **setuptools["package-dir"]}
+    found = set()
+    for package, folder in mapping.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / folder)
+            if "__pycache__" not in relative.parts:
+                found.add(".".join([package, *relative.parts]))
+    assert sorted(setuptools["packages"]) == sorted(found)
