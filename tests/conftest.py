@@ -48,6 +48,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+#: Variables `vtp` sets in its own process for the processes it starts (`vtp run` exports the
+#: home and the configuration file it found): restored after every test.
+_EXPORTED = ("VTP_HOME", "VTP_GCS_ROOT", "VTP_CONFIG")
+
+
+@pytest.fixture(autouse=True)
+def _restore_exported_environment() -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in _EXPORTED}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh vtp home (`$VTP_HOME`) for the test."""

@@ -122,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Read and checked before any command runs: a bad value stops it here (exit code 2).
         args.config = config.load(flags=config.flags_from(args))
-        config.export(args.config)
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -174,7 +173,7 @@ def _run(args) -> int:
     from vtp.local.executor import select_runtime
 
     select_runtime(args.runtime)  # docker: fails now without an engine; steps read $VTP_RUNTIME
-    from vtp import catalog, params
+    from vtp import catalog, config, params
     from vtp.cli.summary import as_json, summarize
     from vtp.components.targets import LOCAL
     from vtp.defaults import LOCAL_PROJECT
@@ -192,6 +191,7 @@ def _run(args) -> int:
     if hasattr(module, "check_params"):
         module.check_params(params.effective(pipeline, values))
     home = LocalHome.resolve(args.config.value("home"))
+    config.export(args.config)  # the component steps are processes: they read the same file
     try:
         record = run_pipeline(
             args.pipeline, values, home=home, cache=args.cache, verbose=args.verbose

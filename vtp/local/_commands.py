@@ -5,47 +5,23 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from vtp.errors import JobError, SpecError
+from vtp.errors import JobError
 from vtp.local._docker import DOCKER, RUNTIME_ENV, runtime_from_env
 from vtp.local._pools import Pool
+from vtp.local.image_commands import IMAGE_COMMANDS_ENV, configured_image_commands
 
-IMAGE_COMMANDS_ENV = "VTP_IMAGE_COMMANDS"
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 
 
 def image_commands_from_env(environ: Mapping[str, str] | None = None) -> dict[str, list[str]]:
-    """The `{image_uri: [command...]}` mapping in `$VTP_IMAGE_COMMANDS` (JSON), else `{}`.
-
-    A string value is split like a shell command line.
-    """
-    raw = (os.environ if environ is None else environ).get(IMAGE_COMMANDS_ENV, "").strip()
-    if not raw:
-        return {}
-    allowed = 'must be a JSON object {"image_uri": ["command", ...]}'
-    try:
-        mapping = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise SpecError(IMAGE_COMMANDS_ENV, raw, f"{allowed} ({exc})") from None
-    if not isinstance(mapping, dict):
-        raise SpecError(IMAGE_COMMANDS_ENV, raw, allowed)
-    out = {}
-    for image, command in mapping.items():
-        if isinstance(command, str):
-            command = shlex.split(command)
-        if (
-            not command
-            or not isinstance(command, list)
-            or not all(isinstance(c, str) for c in command)
-        ):
-            raise SpecError(f"{IMAGE_COMMANDS_ENV}[{image!r}]", command, allowed)
-        out[image] = command
-    return out
+    """The `{image_uri: [command...]}` mapping in effect: `$VTP_IMAGE_COMMANDS` (JSON), else
+    the configuration's `image_commands` table, else `{}` (`vtp.local.image_commands`)."""
+    return configured_image_commands(environ)
 
 
 def pool_command(pool: Pool, mapping: Mapping[str, Sequence[str]]) -> list[str]:
@@ -67,7 +43,8 @@ def pool_command(pool: Pool, mapping: Mapping[str, Sequence[str]]) -> list[str]:
             raise JobError(
                 f"{pool.field}.container_spec has no command, so the ENTRYPOINT of image "
                 f"{pool.image_uri!r} would run; there are no images locally. Map the image to "
-                f"the command its ENTRYPOINT runs, e.g. {IMAGE_COMMANDS_ENV}='{example}' "
+                f"the command its ENTRYPOINT runs: `image_commands` in the configuration "
+                f"(`vtp config`), or {IMAGE_COMMANDS_ENV}='{example}' "
                 "(exact URI or URI without tag/digest), set container_spec.command, or run "
                 f"the image itself with the docker runtime ({RUNTIME_ENV}=docker)."
             )
