@@ -95,3 +95,30 @@ def test_pipelines_build_for_both_targets(target, tmp_path):
         path = tmp_path / f"{name}-{target.name}.yaml"
         compiler.Compiler().compile(catalog.pipeline_module(name).build(target), str(path))
         assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
+def test_vtp_writes_the_document_kfps_compiler_writes(name, tmp_path):
+    """vtp writes the YAML through libyaml's emitter, KFP through PyYAML's Python one: the
+    same header and the same document, folded differently."""
+    import yaml
+
+    pipeline = catalog.pipeline_module(name).build(VERTEX)
+    kfp_path = tmp_path / "kfp.yaml"
+    compiler.Compiler().compile(pipeline, str(kfp_path))
+    ours = compiling.to_yaml(pipeline)
+    theirs = compiling._stable_header(kfp_path.read_text())
+    assert list(yaml.safe_load_all(ours)) == list(yaml.safe_load_all(theirs))
+    header = [line for line in ours.splitlines() if line.startswith("#")]
+    assert header and header == [line for line in theirs.splitlines() if line.startswith("#")]
+
+
+def test_image_flags_and_configuration_reach_the_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vtp.toml").write_text('registry = "europe-docker.pkg.dev/p/r"\n')
+    assert main(["compile"]) == 0
+    text = (tmp_path / "compiled" / "pipelines" / "tuning.yaml").read_text()
+    assert "image: europe-docker.pkg.dev/p/r/vtp-components:" in text
+    assert "defaultValue: europe-docker.pkg.dev/p/r/vtp-trainer:" in text
+    assert main(["compile", "--check"]) == 0
+    assert main(["compile", "--check", "--component-image", "europe-docker.pkg.dev/p/r/x:1"]) == 1
