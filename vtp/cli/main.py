@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     msub.add_parser("list", parents=[home], help="every model, at its default version")
     show = msub.add_parser("show", parents=[home], help="one model's versions")
     show.add_argument("name", help="display name, model id or resource name (@version/@alias)")
+    from vtp.cli import models as models_cli
+
+    models_cli.register(msub, home)
 
     c = sub.add_parser("compile", help="compile pipelines and components to YAML")
     c.add_argument(
@@ -225,6 +228,8 @@ def _list(args) -> int:
 
 
 def _models(args) -> int:
+    if getattr(args, "models_handler", None):
+        return args.models_handler(args)
     from vtp.home import LocalHome
     from vtp.local.registry import LocalModelRegistry
     from vtp.local.registry_format import format_model_details, format_models_table
