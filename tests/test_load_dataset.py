@@ -1,4 +1,4 @@
-"""load_dataset: streaming split of CSV / Parquet / JSON Lines sources into Parquet files."""
+"""load_dataset: streaming split of CSV / Parquet / JSON Lines sources into split directories."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from standins.gcs import gcs_emulator
 
-from vtp.components.data.splitting import SPLITS, SplitSummary, hash_keys, split_dataset
+from vtp.components.data.split_reader import read_split
+from vtp.components.data.splitting import SPLITS, SplitSummary, split_dataset
 from vtp.errors import DataError
 
 CITIES = np.array(["Lisbon", "Oslo", "Quito", "Accra", "Hanoi", "Lima"])
@@ -49,9 +50,10 @@ def write(table: pa.Table, path: Path, fmt: str, **kwargs) -> Path:
 
 
 def split(source, out: Path, **kwargs) -> tuple[SplitSummary, dict[str, pa.Table]]:
-    paths = [out / f"{s}.parquet" for s in SPLITS]
-    summary = split_dataset(str(source), *map(str, paths), **kwargs)
-    return summary, {s: pq.read_table(p) for s, p in zip(SPLITS, paths, strict=True)}
+    kwargs.setdefault("data_format", "parquet")
+    dirs = [out / s for s in SPLITS]
+    summary = split_dataset(str(source), *map(str, dirs), **kwargs)
+    return summary, {s: read_split(str(d)).to_arrow() for s, d in zip(SPLITS, dirs, strict=True)}
 
 
 def ids_of(tables: dict[str, pa.Table]) -> dict[str, list[int]]:
@@ -65,6 +67,12 @@ def assert_complete_split(tables, n, fractions=(0.8, 0.1, 0.1)):
     assert together == list(range(n))
     for s, f in zip(SPLITS, fractions, strict=True):
         assert abs(len(ids[s]) - n * f) <= 5 * math.sqrt(n * f * (1 - f)) + 2, (s, len(ids[s]))
+
+
+def same_columns(table: pa.Table, names: list[str]) -> pa.Table:
+    """`table`'s columns `names` with Arrow's plain types (Polars reads large/view types)."""
+    out = table.select(names)
+    return pa.table({n: out[n].to_pylist() for n in names})
 
 
 # --- formats and sizes -----------------------------------------------------------------------
@@ -85,9 +93,8 @@ def test_split_is_complete_disjoint_and_proportional(tmp_path, fmt, n):
     assert summary.source_format == fmt and summary.files == [str(src)]
     assert [c["name"] for c in summary.schema] == table.column_names
     merged = pa.concat_tables(tables.values()).sort_by("id")
-    assert merged.select(["id", "amount", "count", "city"]).equals(
-        table.select(["id", "amount", "count", "city"])
-    )
+    cols = ["id", "amount", "count", "city"]
+    assert same_columns(merged, cols).equals(same_columns(table, cols))
 
 
 def test_compressed_csv_and_explicit_format(tmp_path):
@@ -107,39 +114,54 @@ def test_compressed_csv_and_explicit_format(tmp_path):
 # --- determinism ---------------------------------------------------------------------------
 
 
-def test_same_split_across_runs_block_sizes_and_formats(tmp_path):
+def test_same_split_across_runs_shard_sizes_and_formats(tmp_path):
     table = make_table(50_000)
     csv = write(table, tmp_path / "d.csv", "csv")
     _, base = split(csv, tmp_path / "r0")
     _, again = split(csv, tmp_path / "r1")
-    _, small_blocks = split(csv, tmp_path / "r2", block_size=4096)
+    summary, small_shards = split(csv, tmp_path / "r2", shard_bytes=100_000, data_format="csv")
+    assert len(summary.shards["train"]) >= 2
     pq_many = write(table, tmp_path / "many.parquet", "parquet", row_group_size=777)
     _, parquet = split(pq_many, tmp_path / "r3")
     jsonl = write(table, tmp_path / "d.jsonl", "jsonl")
-    _, json_blocks = split(jsonl, tmp_path / "r4", block_size=10_000)
+    _, from_json = split(jsonl, tmp_path / "r4", data_format="jsonl")
     expected = ids_of(base)
-    for other in (again, small_blocks, parquet, json_blocks):
+    for other in (again, small_shards, parquet, from_json):
         assert ids_of(other) == expected
     _, other_seed = split(csv, tmp_path / "r5", seed=7)
     assert ids_of(other_seed) != expected
 
 
 def test_split_hash_is_pinned():
-    """The assignment is part of the contract: these values must never change."""
-    from vtp.components.data.splitting import _Assigner
+    """The assignment is part of the contract: these values must never change (they are the
+    values of every earlier vtp version too)."""
+    import polars as pl
 
-    batch = pa.record_batch({"k": pa.array([f"user-{i}" for i in range(24)])})
-    by_index = _Assigner((0.8, 0.1, 0.1), 42, None).assign(batch, 0)
-    assert "".join(map(str, by_index)) == "020202002200002102000020"
-    by_index = _Assigner((0.5, 0.25, 0.25), 7, None).assign(batch, 1000)
-    assert "".join(map(str, by_index)) == "000101000022011100020222"
-    by_key = _Assigner((0.5, 0.25, 0.25), 42, "k").assign(batch, 0)
-    assert "".join(map(str, by_key)) == "221102102100001000010221"
-    assert hash_keys(pa.array(["", "a", "user-1", "é", None])).tolist() == [
+    from vtp.components.data.split_hash import key_hash_expr, split_id_expr, split_ids
+
+    def by_index(first, seed, fractions):
+        frame = pl.DataFrame({"i": np.arange(first, first + 24, dtype=np.uint64)})
+        fast = frame.select(split_id_expr(pl.col("i"), seed, fractions)).to_series().to_list()
+        reference = split_ids(np.arange(first, first + 24), seed, fractions).tolist()
+        assert fast == reference
+        return "".join(map(str, fast))
+
+    assert by_index(0, 42, (0.8, 0.1, 0.1)) == "020202002200002102000020"
+    assert by_index(1000, 7, (0.5, 0.25, 0.25)) == "000101000022011100020222"
+    keys = pl.DataFrame({"k": [f"user-{i}" for i in range(24)]})
+    by_key = keys.select(split_id_expr(key_hash_expr("k", pl.String), 42, (0.5, 0.25, 0.25)))
+    assert "".join(map(str, by_key.to_series())) == "221102102100001000010221"
+
+    def key_hashes(values, dtype=pl.String):
+        frame = pl.DataFrame({"k": values}, schema={"k": dtype})
+        return frame.select(key_hash_expr("k", dtype)).to_series().to_list()
+
+    assert key_hashes(["", "a", "user-1", "é", None]) == [
         16294208416658607535, 8109953200212652859, 4212728202431832568,
         5345401715586126322, 7959387129361299745,
     ]  # fmt: skip
-    assert hash_keys(pa.array([1, 2])).tolist() == hash_keys(pa.array(["1", "2"])).tolist()
+    assert key_hashes([1, 2], pl.Int64) == key_hashes(["1", "2"])
+    assert key_hashes([True, None], pl.Boolean) == key_hashes(["true", None])
 
 
 def test_key_column_keeps_rows_in_their_split_when_data_grows(tmp_path):
@@ -149,7 +171,7 @@ def test_key_column_keeps_rows_in_their_split_when_data_grows(tmp_path):
     more = write(make_table(6_000, start=20_000), tmp_path / "more.csv", "csv")
     with open(src, "a") as f:
         f.write("".join(more.read_text().splitlines(keepends=True)[1:]))
-    summary, after = split(src, tmp_path / "after", key_column="user", block_size=8192)
+    summary, after = split(src, tmp_path / "after", key_column="user")
     assert summary.total_rows == 26_000 and summary.key_column == "user"
     old, new = ids_of(before), ids_of(after)
     for s in SPLITS:
@@ -164,15 +186,16 @@ def test_key_column_keeps_rows_in_their_split_when_data_grows(tmp_path):
 
 
 @pytest.mark.parametrize("fractions", [(0.9, 0.1, 0.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.5)])
-def test_zero_fraction_writes_an_empty_parquet_with_schema(tmp_path, fractions):
+def test_zero_fraction_writes_an_empty_shard_with_schema(tmp_path, fractions):
     table = make_table(3_000)
     summary, tables = split(write(table, tmp_path / "d.parquet", "parquet"), tmp_path / "o",
                             fractions=fractions)  # fmt: skip
     assert_complete_split(tables, 3_000, fractions)
     for s, f in zip(SPLITS, fractions, strict=True):
-        assert tables[s].schema.equals(table.schema)
+        assert tables[s].schema.names == table.schema.names
         if f == 0:
             assert tables[s].num_rows == 0 == summary.row_counts[s]
+            assert summary.shards[s] == [f"{ {'train': 'training'}.get(s, s)}-00000-of-00001.parquet"]
 
 
 # --- wildcards and type inference ----------------------------------------------------------
@@ -190,7 +213,7 @@ def test_wildcard_reads_files_in_sorted_order(tmp_path):
     assert ids_of(single) != ids_of(tables)  # row index follows the sorted file order
 
 
-def test_csv_types_that_change_after_the_first_block_are_widened(tmp_path):
+def test_csv_types_that_change_after_the_first_rows_are_widened(tmp_path):
     n = 20_000
     lines = ["id,score,late,label,flag"]
     for i in range(n):
@@ -201,7 +224,7 @@ def test_csv_types_that_change_after_the_first_block_are_widened(tmp_path):
         lines.append(f"{i},{score},{late},{label},{flag}")
     src = tmp_path / "drift.csv"
     src.write_text("\n".join(lines) + "\n")
-    summary, tables = split(src, tmp_path / "o", block_size=4096)
+    summary, tables = split(src, tmp_path / "o")
     assert {c["name"]: c["type"] for c in summary.schema} == {
         "id": "int64", "score": "double", "late": "int64", "label": "string", "flag": "int64",
     }  # fmt: skip
@@ -211,8 +234,6 @@ def test_csv_types_that_change_after_the_first_block_are_widened(tmp_path):
     assert merged["label"][n - 1].as_py() == "x" and merged["label"][3].as_py() == "3"
     assert merged["flag"][0].as_py() is None and merged["flag"][1].as_py() == 1
     assert_complete_split(tables, n)
-    _, big_blocks = split(src, tmp_path / "o2")  # inferred in one block: same split
-    assert ids_of(big_blocks) == ids_of(tables)
 
 
 def test_jsonl_types_and_keys_that_appear_later_are_merged(tmp_path):
@@ -221,7 +242,7 @@ def test_jsonl_types_and_keys_that_appear_later_are_merged(tmp_path):
     rows[-1] = {"id": 4_999, "v": 2, "extra": "late key"}
     src = tmp_path / "d.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary, tables = split(src, tmp_path / "o", block_size=4096)
+    summary, tables = split(src, tmp_path / "o")
     assert {c["name"]: c["type"] for c in summary.schema} == {
         "id": "int64", "v": "double", "extra": "string",
     }  # fmt: skip
@@ -230,12 +251,12 @@ def test_jsonl_types_and_keys_that_appear_later_are_merged(tmp_path):
     assert_complete_split(tables, 5_000)
 
 
-def test_rows_longer_than_the_block_size(tmp_path):
+def test_long_rows(tmp_path):
     table = make_table(3_000)
     long_text = pa.array(["x" * 9_000 if i == 1_500 else "short" for i in range(3_000)])
     table = table.set_column(3, "city", long_text)
     for fmt in ("csv", "jsonl"):
-        _, tables = split(write(table, tmp_path / f"d.{fmt}", fmt), tmp_path / fmt, block_size=4096)
+        _, tables = split(write(table, tmp_path / f"d.{fmt}", fmt), tmp_path / fmt)
         assert_complete_split(tables, 3_000)
         merged = pa.concat_tables(tables.values()).sort_by("id")
         assert len(merged["city"][1_500].as_py()) == 9_000
@@ -248,7 +269,7 @@ def bad(tmp_path, source, match, **kwargs):
     out = tmp_path / "bad"
     with pytest.raises(DataError, match=match):
         split(source, out, **kwargs)
-    assert not any(out.glob("*.parquet")), "a failed split must not leave output files"
+    assert not any(out.rglob("*-of-*")), "a failed split must not leave output files"
 
 
 def test_bad_sources(tmp_path):
@@ -271,7 +292,7 @@ def test_bad_sources(tmp_path):
     bad(
         tmp_path,
         tmp_path / "ragged.csv",
-        r"cannot read '.*ragged\.csv' as csv: .*Expected 2 columns",
+        r"cannot read '.*ragged\.csv' as csv: found more fields",
     )
     (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
     bad(tmp_path, tmp_path / "junk.parquet", r"cannot read '.*junk\.parquet' as parquet")
@@ -301,7 +322,7 @@ def test_files_with_mismatching_schemas(tmp_path):
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "a.jsonl").write_text('{"id": 1}\n')
     (tmp_path / "j" / "b.jsonl").write_text('{"id": "one"}\n')
-    bad(tmp_path, tmp_path / "j" / "*.jsonl", r"column 'id' holds incompatible types")
+    bad(tmp_path, tmp_path / "j" / "*.jsonl", r"cannot read .*a\.jsonl.* as jsonl: cannot parse 'one'")
 
 
 # --- Cloud Storage -------------------------------------------------------------------------
@@ -312,11 +333,11 @@ def test_gcs_uri_through_the_mount(tmp_path, monkeypatch):
     table = make_table(4_000)
     write(table.slice(0, 2_000), tmp_path / "gcs" / "bkt" / "data" / "part-0.parquet", "parquet")
     write(table.slice(2_000), tmp_path / "gcs" / "bkt" / "data" / "part-1.parquet", "parquet")
-    summary = split_dataset(
-        "gs://bkt/data/part-*.parquet", *(f"gs://bkt/out/{s}.parquet" for s in SPLITS)
-    )
+    summary = split_dataset("gs://bkt/data/part-*.parquet", *(f"gs://bkt/out/{s}" for s in SPLITS))
     assert summary.files == ["gs://bkt/data/part-0.parquet", "gs://bkt/data/part-1.parquet"]
-    tables = {s: pq.read_table(tmp_path / "gcs" / "bkt" / "out" / f"{s}.parquet") for s in SPLITS}
+    assert (tmp_path / "gcs" / "bkt" / "out" / "test" / "test-00000-of-00001.csv").is_file()
+    tables = {s: read_split(f"gs://bkt/out/{s}/{p}-*").to_arrow()
+              for s, p in zip(SPLITS, ("training", "validation", "test"), strict=True)}  # fmt: skip
     assert_complete_split(tables, 4_000)
     bad(tmp_path, "gs://bkt/data/none-*.parquet", r"wildcard 'gs://bkt/data/none-\*\.parquet'")
 
@@ -347,7 +368,7 @@ def test_gcs_uri_through_the_storage_api(tmp_path, gcs_bucket):
     gz.write_bytes(gzip.compress(write(table, tmp_path / "d.jsonl", "jsonl").read_bytes()))
     gcs_bucket.blob("raw/data.jsonl.gz").upload_from_filename(str(gz))
 
-    summary, from_parts = split("gs://vtp-emu/raw/part-*.csv", tmp_path / "a", block_size=20_000)
+    summary, from_parts = split("gs://vtp-emu/raw/part-*.csv", tmp_path / "a")
     assert summary.files == [f"gs://vtp-emu/raw/part-{i}.csv" for i in range(3)]
     assert ids_of(from_parts) == ids_of(expected)
     _, from_parquet = split("gs://vtp-emu/raw/data.parquet", tmp_path / "b")
@@ -373,14 +394,19 @@ def test_component_python_func_writes_splits_and_metadata(tmp_path):
     arts = {s: dsl.Dataset(name=s, uri=str(tmp_path / "arts" / s)) for s in SPLITS}
     out = load_dataset.python_func(
         source=str(src), **arts, train_fraction=0.7, validation_fraction=0.2,
-        test_fraction=0.1, seed=3, key_column="user",
+        test_fraction=0.1, seed=3, key_column="user", target_column="city",
+        primary_metric="f1_macro", metric_goal="maximize",
     )  # fmt: skip
-    assert out.row_count == 5_000
-    tables = {s: pq.read_table(arts[s].path) for s in SPLITS}
+    assert out.row_count == 5_000 and out.task == "multiclass"
+    tables = {s: read_split(arts[s].path).to_arrow() for s in SPLITS}
     assert_complete_split(tables, 5_000, (0.7, 0.2, 0.1))
     meta = arts["validation"].metadata
-    assert meta["split"] == "validation" and meta["row_count"] == tables["validation"].num_rows
-    assert meta["format"] == "parquet" and meta["fractions"] == [0.7, 0.2, 0.1]
+    assert meta["split"] == "validation" and meta["rows"] == tables["validation"].num_rows
+    assert meta["data_format"] == "csv" and meta["fractions"] == [0.7, 0.2, 0.1]
+    assert meta["data_uri"] == str(tmp_path / "arts" / "validation") + "/validation-*"
+    assert meta["files"] == ["validation-00000-of-00001.csv"]
+    assert meta["task"] == "multiclass" and meta["target_column"] == "city"
+    assert meta["classes"] == sorted(CITIES.tolist()) and meta["missing_target_rows"] == 0
     assert meta["seed"] == 3 and meta["key_column"] == "user" and meta["source"] == str(src)
     assert meta["schema"][0] == {"name": "id", "type": "int64"}
     json.dumps(meta)  # metadata must be JSON
@@ -396,8 +422,9 @@ def test_component_runs_through_kfp_local(tmp_path):
     src = write(make_table(2_000), tmp_path / "d.jsonl", "jsonl")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     task = load_dataset(source=str(src), train_fraction=0.6, validation_fraction=0.2,
-                        test_fraction=0.2)  # fmt: skip
-    assert task.outputs["row_count"] == 2_000
-    tables = {s: pq.read_table(task.outputs[s].path) for s in SPLITS}
+                        test_fraction=0.2, data_format="jsonl")  # fmt: skip
+    assert task.outputs["row_count"] == 2_000 and task.outputs["task"] == ""
+    tables = {s: read_split(task.outputs[s].path).to_arrow() for s in SPLITS}
     assert_complete_split(tables, 2_000, (0.6, 0.2, 0.2))
-    assert task.outputs["test"].metadata["row_count"] == tables["test"].num_rows
+    assert task.outputs["test"].metadata["rows"] == tables["test"].num_rows
+    assert os.listdir(task.outputs["test"].path) == ["test-00000-of-00001.jsonl"]

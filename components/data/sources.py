@@ -3,8 +3,9 @@
 A source is one file or a wildcard (`data/*.csv`, `gs://b/p/part-*.parquet`, `**` crosses
 directories), or a dataset shipped with vtp, `sample://NAME` (`vtp.shipped`). Files are read
 in sorted order. `gs://` URIs go through the Cloud Storage mount when there is one
-(`$VTP_GCS_ROOT` locally, `/gcs` on Vertex), else through the `google-cloud-storage` client,
-streaming (it honours `STORAGE_EMULATOR_HOST`).
+(`$VTP_GCS_ROOT` locally, `/gcs` on Vertex), else through the `google-cloud-storage` client
+(it honours `STORAGE_EMULATOR_HOST`): `fetch_to_disk` streams those objects into a local
+directory first, since the readers scan local files.
 """
 
 from __future__ import annotations
@@ -12,15 +13,9 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from typing import Any
-
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from vtp.errors import DataError
 from vtp.gcs import GCS_ROOT_ENV, gcs_root, gcs_to_mount, is_gcs_uri, mount_to_gcs
@@ -41,7 +36,6 @@ _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Bytes fetched per request when reading through the Cloud Storage API.
 GCS_CHUNK_SIZE = 16 << 20
-PARQUET_BATCH_ROWS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -225,152 +219,36 @@ def _list_gcs_api(uri: str) -> list[SourceFile]:
     return [SourceFile(f"gs://{bucket_name}/{b.name}", int(b.size or 0), blob=b) for b in blobs]
 
 
-@contextmanager
-def open_stream(src: SourceFile, *, decompress: bool) -> Iterator[Any]:
-    """A readable file for pyarrow: native for local paths, a ranged reader for the API."""
-    codec = compression_of(src.name) if decompress else None
-    if src.local_path is not None:
-        stream = pa.input_stream(src.local_path, compression=codec)
-        try:
-            yield stream
-        finally:
-            stream.close()
-        return
-    with src.blob.open("rb", chunk_size=GCS_CHUNK_SIZE) as raw:
-        stream = pa.PythonFile(raw, mode="r")
-        yield pa.CompressedInputStream(stream, codec) if codec else stream
-
-
-def iter_record_batches(
-    src: SourceFile,
-    fmt: str,
-    *,
-    block_size: int,
-    schema: pa.Schema | None = None,
-    strict: bool = False,
-) -> Iterator[pa.RecordBatch]:
-    """Stream `src` as record batches.
-
-    Args:
-        src: The file.
-        fmt: "csv", "parquet" or "jsonl".
-        block_size: Bytes per block for CSV and JSON Lines.
-        schema: Column types to read CSV/JSONL with (None: infer from the first block).
-        strict: JSONL only: fail on keys that `schema` does not list.
-
-    Raises:
-        pyarrow.ArrowInvalid: when the data does not fit the (inferred or given) types.
-    """
-    if src.size == 0 and fmt != "parquet":
-        return
-    with open_stream(src, decompress=fmt != "parquet") as stream:
-        if fmt == "parquet":
-            yield from pq.ParquetFile(stream).iter_batches(batch_size=PARQUET_BATCH_ROWS)
-        elif fmt == "csv":
-            convert = pa_csv.ConvertOptions(
-                column_types={f.name: f.type for f in schema} if schema is not None else None
-            )
-            yield from pa_csv.open_csv(
-                stream,
-                read_options=pa_csv.ReadOptions(block_size=block_size),
-                convert_options=convert,
-            )
-        else:
-            parse = pa_json.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="error" if strict else "infer"
-            )
-            yield from pa_json.open_json(
-                stream, read_options=pa_json.ReadOptions(block_size=block_size), parse_options=parse
-            )
-
-
-def _line_chunks(stream: Any, size: int) -> Iterator[bytes]:
-    """Newline-aligned chunks of about `size` bytes."""
-    rest = b""
-    while True:
-        data = stream.read(size)
-        if not data:
-            break
-        data = rest + data
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
+def fetch_to_disk(files: list[SourceFile], directory: str) -> list[SourceFile]:
+    """`files` with every object read through the Cloud Storage API downloaded (streaming)
+    into `directory`; local files are returned as they are."""
+    out = []
+    for i, src in enumerate(files):
+        if src.local_path is not None:
+            out.append(src)
             continue
-        yield data[: cut + 1]
-        rest = data[cut + 1 :]
-    if rest.strip():
-        yield rest + b"\n"
+        base = os.path.basename(src.name) or "object"
+        path = os.path.join(directory, f"{i:05d}-{base}")
+        src.blob.chunk_size = GCS_CHUNK_SIZE
+        src.blob.download_to_filename(path)
+        out.append(replace(src, local_path=path, blob=None))
+    return out
 
 
-def _widen(name: str, old: pa.DataType, new: pa.DataType, fmt: str) -> pa.DataType:
-    if old == new:
-        return old
-    try:
-        merged = pa.unify_schemas(
-            [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
-        )
-        return merged.field(name).type
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        if fmt == "csv":
-            return pa.string()  # every CSV value is text
-        raise DataError(
-            f"column {name!r} holds incompatible types in different records or files: "
-            f"{old} and {new}"
-        ) from None
+def new_temp_dir(near: str) -> tempfile.TemporaryDirectory:
+    """A temporary directory beside `near` (the output), on the same disk."""
+    parent = os.path.dirname(os.path.abspath(near))
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=".vtp-source-", dir=parent)
 
 
-def infer_schema(files: list[SourceFile], fmt: str, *, block_size: int) -> pa.Schema:
-    """Infer CSV/JSONL column types from every block of every file, widening as needed.
+def schema_mismatch(first: str, first_cols: Any, other: str, other_cols: Any) -> DataError:
+    """The DataError for two files of one source whose columns differ (lists of names, or
+    `{name: type}` mappings)."""
 
-    A column that is int64 in one block and float64 in another becomes float64; CSV columns
-    whose blocks disagree otherwise become strings. Slower than streaming (it parses all
-    data once more), so it runs only when the types inferred from the first block fail.
-    """
-    types: dict[str, pa.DataType] = {}
-    header: bytes | None = None
-    first_names: tuple[str, list[str]] | None = None
-    for src in files:
-        if src.size == 0:
-            continue
-        with open_stream(src, decompress=True) as stream:
-            for i, chunk in enumerate(_line_chunks(stream, block_size)):
-                if fmt == "csv":
-                    if i == 0:
-                        header, _, chunk = chunk.partition(b"\n")
-                        header += b"\n"
-                        names = pa_csv.read_csv(pa.py_buffer(header)).schema.names
-                        if first_names is None:
-                            first_names = (src.name, names)
-                        elif sorted(names) != sorted(first_names[1]):
-                            raise schema_mismatch(first_names[0], first_names[1], src.name, names)
-                        if not chunk.strip():
-                            continue
-                    table = _parse(pa_csv.read_csv, header + chunk, src, fmt)
-                else:
-                    table = _parse(pa_json.read_json, chunk, src, fmt)
-                for field in table.schema:
-                    old = types.get(field.name)
-                    types[field.name] = (
-                        field.type if old is None else _widen(field.name, old, field.type, fmt)
-                    )
-    return pa.schema(list(types.items()))
-
-
-def _parse(reader: Any, data: bytes, src: SourceFile, fmt: str) -> pa.Table:
-    try:
-        return reader(pa.py_buffer(data))
-    except pa.ArrowInvalid as exc:
-        raise DataError(f"cannot read {src.name!r} as {fmt}: {exc}") from None
-
-
-def schema_mismatch(
-    first: str, first_cols: list[str] | pa.Schema, other: str, other_cols: list[str] | pa.Schema
-) -> DataError:
-    """The DataError for two files of one source whose columns differ."""
-
-    def show(cols: list[str] | pa.Schema) -> str:
-        if isinstance(cols, pa.Schema):
-            return "[" + ", ".join(f"{f.name}: {f.type}" for f in cols) + "]"
+    def show(cols: Any) -> str:
+        if hasattr(cols, "items"):
+            return "[" + ", ".join(f"{name}: {kind}" for name, kind in cols.items()) + "]"
         return str(list(cols))
 
     return DataError(

@@ -1,59 +1,55 @@
-"""Stream a CSV / Parquet / JSON Lines source into train, validation and test Parquet files.
+"""Split a source into train, validation and test split directories in one streaming pass.
 
-Rows are read in record batches and each split is written by one `ParquetWriter`, so memory
-stays flat however large the input is. A row's split is a pure function of
-`(seed, global row index)`, or of `(seed, key value)` when `key_column` is given: the same
-input gives the same split on every run and for every block size, and with a key column a
-row keeps its split when the data grows.
+The engine is Polars' streaming engine: the source is scanned once (CSV / JSON Lines parsing,
+Parquet decoding and the output encoders run on every core, morsel by morsel, so memory stays
+flat whatever the input size), three sinks write the splits and one small aggregate counts
+rows and observes the target column on the same pass. A row's split is vtp's own hash of its
+position in the source, or of its key value (`split_hash`), never Polars' hash, whose values
+change between versions. Rows whose target is missing go to no split; they are counted.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
+from vtp.components.data import engine, shards
 from vtp.components.data.sources import (
+    FORMATS,
     SourceFile,
-    infer_schema,
-    iter_record_batches,
+    fetch_to_disk,
     list_sources,
+    new_temp_dir,
     normalize_format,
     resolve_format,
-    schema_mismatch,
 )
-from vtp.errors import DataError
+from vtp.components.data.scan import type_name
+from vtp.components.data.split_hash import SPLITS, key_hash_expr, split_id_expr
+from vtp.components.data.target import (
+    FLOAT,
+    ClassTracker,
+    TargetSummary,
+    TaskDecision,
+    decide_task,
+    kind_of,
+)
+from vtp.components.evaluation import tasks
+from vtp.errors import DataError, SpecError
 from vtp.gcs import to_local_path
 
-SPLITS = ("train", "validation", "test")
-#: Bytes of CSV / JSON Lines text parsed per record batch (pyarrow's own default).
-DEFAULT_BLOCK_SIZE = 1 << 20
-#: Blocks grow up to this size (x16 per retry) when a row does not fit in one.
-MAX_BLOCK_SIZE = 256 << 20
-#: Output Parquet codec (pyarrow's default).
-COMPRESSION = "snappy"
-#: A split's rows are buffered until one of these is reached, then written as one row group.
-ROW_GROUP_ROWS = 1 << 20
-ROW_GROUP_BYTES = 16 << 20
-#: Row groups in flight on the write thread (being encoded or waiting); bounds memory.
-WRITE_QUEUE_DEPTH = 2
-_FRACTION_TOLERANCE = 1e-6
+if TYPE_CHECKING:
+    import polars as pl
 
-_U64 = np.uint64
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
-_MIX1 = _U64(0xBF58476D1CE4E5B9)
-_MIX2 = _U64(0x94D049BB133111EB)
-_PRIME = 0x100000001B3  # FNV-1 64-bit prime: odd, so P**k is never 0 mod 2**64
-_NULL_KEY = _U64(0x6E756C6C6B657921)
+#: Shards are cut at about this many bytes of in-memory data (Polars' estimate).
+SHARD_BYTES = 256 << 20
+#: Parquet codec of the splits (fast to write and read; every Parquet reader has it).
+PARQUET_COMPRESSION = "lz4"
+_FRACTION_TOLERANCE = 1e-6
+engine.configure()
+_ROW, _SPLIT = "__vtp_row__", "__vtp_split__"
 
 
 @dataclass(frozen=True)
@@ -62,14 +58,21 @@ class SplitSummary:
 
     Attributes:
         source: The source as given.
-        files: Every file read, in reading order.
-        source_format: "csv", "parquet" or "jsonl".
+        files: Every file read, in reading order (for BigQuery: the table or query).
+        source_format: csv | parquet | jsonl | bigquery.
         row_counts: Rows per split, keyed "train", "validation", "test".
-        total_rows: Rows read.
-        schema: Columns as `{"name", "type"}` dicts (Arrow type names).
-        fractions: (train, validation, test) fractions used.
+        total_rows: Rows read (missing targets included).
+        schema: Columns as `{"name", "type"}` (Arrow type names).
+        fractions: (train, validation, test).
         seed: Seed of the split hash.
-        key_column: Column the split hashes, or None for the row index.
+        key_column: Column the split hashes, or None for the row position.
+        data_format: csv | jsonl | parquet: the format of the shards.
+        shards: Split -> shard file names (in the split's directory).
+        target_column: The label column ("" when none was named).
+        task: binary | multiclass | regression ("" without a target column).
+        classes: The classes of a classification target.
+        missing_target_rows: Rows left out of every split because their target is missing.
+        task_note: Why `auto` chose the task.
     """
 
     source: str
@@ -81,16 +84,29 @@ class SplitSummary:
     fractions: tuple[float, float, float]
     seed: int
     key_column: str | None = None
+    data_format: str = "csv"
+    shards: dict[str, list[str]] = field(default_factory=dict)
+    target_column: str = ""
+    task: str = ""
+    classes: list[Any] | None = None
+    missing_target_rows: int = 0
+    task_note: str = ""
 
-    def to_metadata(self, split: str) -> dict[str, Any]:
+    def to_metadata(self, split: str, artifact_uri: str = "") -> dict[str, Any]:
         """Artifact metadata for one split (JSON-serialisable)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        return {
+        meta = {
             "split": split,
+            "rows": self.row_counts[split],
             "row_count": self.row_counts[split],
             "schema": [dict(c) for c in self.schema],
-            "format": "parquet",
+            "data_format": self.data_format,
+            "format": self.data_format,
+            "files": list(self.shards.get(split, [])),
+            "task": self.task,
+            "target_column": self.target_column,
+            "missing_target_rows": self.missing_target_rows,
             "fractions": list(self.fractions),
             "seed": self.seed,
             "key_column": self.key_column or "",
@@ -98,16 +114,28 @@ class SplitSummary:
             "source_format": self.source_format,
             "source_file_count": len(self.files),
         }
+        if artifact_uri:
+            meta["data_uri"] = shards.wildcard_uri(artifact_uri, split)
+        if self.classes is not None:
+            meta["classes"] = list(self.classes)
+        return meta
 
     def describe(self) -> str:
-        """One line: rows per split and how they were split."""
-        by = f"key column {self.key_column!r}" if self.key_column else "row index"
+        """One line: rows per split, how they were split, the task."""
+        by = f"key column {self.key_column!r}" if self.key_column else "row position"
         counts = ", ".join(f"{s} {self.row_counts[s]}" for s in SPLITS)
-        return (
-            f"{self.total_rows} rows from {len(self.files)} {self.source_format} file(s) at "
-            f"{self.source} -> {counts} (fractions {'/'.join(f'{f:g}' for f in self.fractions)}, "
-            f"seed {self.seed}, by {by})"
+        line = (
+            f"{self.total_rows} rows from {len(self.files)} {self.source_format} source(s) at "
+            f"{self.source} -> {counts} as {self.data_format} "
+            f"(fractions {'/'.join(f'{f:g}' for f in self.fractions)}, seed {self.seed}, by {by})"
         )
+        if self.target_column:
+            line += f"; target {self.target_column!r}: {self.task}"
+            if self.task_note:
+                line += f" ({self.task_note})"
+            if self.missing_target_rows:
+                line += f"; {self.missing_target_rows} row(s) with a missing target left out"
+        return line
 
 
 def check_fractions(fractions: Any) -> tuple[float, float, float]:
@@ -136,333 +164,309 @@ def check_fractions(fractions: Any) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser of a uint64 array (returns a new array)."""
-    z = x + _GOLDEN
-    z ^= z >> _U64(30)
-    z *= _MIX1
-    z ^= z >> _U64(27)
-    z *= _MIX2
-    z ^= z >> _U64(31)
-    return z
+def check_data_format(data_format: str) -> str:
+    """`data_format` lower-cased if it is csv, jsonl or parquet, else SpecError."""
+    value = str(data_format).strip().lower()
+    if value not in shards.DATA_FORMATS:
+        raise SpecError("data_format", data_format, f"must be one of {', '.join(FORMATS)}")
+    return value
 
 
-_powers = np.ones(1, dtype=_U64)
-
-
-def _powers_upto(n: int) -> np.ndarray:
-    global _powers
-    if len(_powers) < n:
-        size = max(n, 2 * len(_powers))
-        _powers = np.cumprod(np.full(size, _PRIME, dtype=_U64))
-        _powers = np.concatenate([np.ones(1, dtype=_U64), _powers[:-1]])
-    return _powers
-
-
-def hash_keys(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A stable 64-bit hash of each value's text form (`123` and `"123"` hash alike).
-
-    Pure uint64 arithmetic on the UTF-8 bytes (a polynomial hash, then splitmix64): the
-    same on every process, platform and version of numpy/pandas/pyarrow. Binary values hash
-    their bytes; `5.0` hashes like `5` (Arrow prints it so); nulls share one hash.
-    """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    kind = values.type
-    binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
-    binary = binary or pa.types.is_fixed_size_binary(kind)
-    try:
-        arr = pc.cast(values, pa.large_binary() if binary else pa.large_string())
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
-        raise DataError(f"key_column values of type {kind} cannot be hashed: {exc}") from None
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
-    lengths = np.diff(offsets)
-    h = lengths.astype(_U64) * _U64(_PRIME)
-    start, end = int(offsets[0]), int(offsets[-1])
-    if end > start:
-        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end].astype(_U64) + _U64(1)
-        pos = np.repeat(offsets[1:], lengths) - np.arange(start + 1, end + 1)
-        data *= _powers_upto(int(lengths.max()))[pos]
-        nonempty = lengths > 0
-        h[nonempty] += np.add.reduceat(data, offsets[:-1][nonempty] - start)
-    h = mix64(h)
-    if arr.null_count:
-        h[arr.is_null().to_numpy(zero_copy_only=False)] = _NULL_KEY
-    return h
-
-
-class _Assigner:
-    """Maps rows to split ids 0/1/2 from a hash of (seed, row index or key)."""
-
-    def __init__(self, fractions: tuple[float, float, float], seed: int, key: str | None):
-        total = math.fsum(fractions)
-        train, validation, test = (f / total for f in fractions)
-        upper = train + validation if test > 0 else 2.0
-        self._bounds = np.array([train, upper])
-        self._seed = mix64(np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=_U64))[0]
-        self.key = key
-
-    def assign(self, batch: pa.RecordBatch, first_row: int) -> np.ndarray:
-        if self.key is None:
-            raw = np.arange(first_row, first_row + batch.num_rows, dtype=_U64)
-        else:
-            raw = hash_keys(batch.column(self.key))
-        raw ^= self._seed
-        unit = (mix64(raw) >> _U64(11)).astype(np.float64) * (1.0 / (1 << 53))
-        return np.searchsorted(self._bounds, unit, side="right").astype(np.int8)
-
-
-class _WriteThread:
-    """Encodes row groups on one background thread while the caller parses the next blocks.
-
-    `submit` returns once at most `depth` row groups are in flight, so memory stays bounded.
-    Writes run in submission order, so each file's row groups keep their order.
-    """
-
-    def __init__(self, depth: int = WRITE_QUEUE_DEPTH):
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtp-parquet")
-        self._pending: deque[Future] = deque()
-        self._depth = depth
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._pending.append(self._pool.submit(fn, *args))
-        while len(self._pending) > self._depth:
-            self._pending.popleft().result()
-
-    def drain(self) -> None:
-        while self._pending:
-            self._pending.popleft().result()
-
-    def shutdown(self) -> None:
-        for future in self._pending:
-            future.cancel()
-        self._pool.shutdown(wait=True)
-
-
-class _SplitWriter:
-    """One Parquet file; batches are buffered into row groups of ROW_GROUP_ROWS/BYTES."""
-
-    def __init__(self, path: str, schema: pa.Schema, thread: _WriteThread):
-        self.schema = schema
-        self.rows = 0
-        self._thread = thread
-        self._buffer: list[pa.RecordBatch] = []
-        self._buffered_rows = 0
-        self._buffered_bytes = 0
-        self._writer = pq.ParquetWriter(path, schema, compression=COMPRESSION)
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        self._buffer.append(batch)
-        self.rows += batch.num_rows
-        self._buffered_rows += batch.num_rows
-        self._buffered_bytes += batch.nbytes
-        if self._buffered_rows >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._buffer:
-            table = pa.Table.from_batches(self._buffer, self.schema)
-            self._thread.submit(self._writer.write_table, table, max(1, self._buffered_rows))
-            self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
-
-    def close(self) -> None:
-        """Close the file (after the write thread has drained)."""
-        self._writer.close()
-
-
-class _TypesChanged(Exception):
-    """Types inferred from the first block do not fit later data (internal signal)."""
-
-
-class _BlockTooSmall(Exception):
-    """A CSV / JSON row is longer than the block size (internal signal)."""
+def check_task_and_metric(task: str, primary_metric: str, metric_goal: str) -> None:
+    """The checks that need no data: a known task, and a metric of it when both are given."""
+    tasks.check_task(task)
+    if metric_goal and metric_goal not in tasks.GOALS:
+        raise SpecError("metric_goal", metric_goal, f"must be one of {', '.join(tasks.GOALS)}")
+    if primary_metric and task != tasks.AUTO:
+        tasks.check_metric(task, primary_metric, metric_goal or None)
 
 
 def split_dataset(
     source: str,
-    train_path: str,
-    validation_path: str,
-    test_path: str,
+    train_dir: str,
+    validation_dir: str,
+    test_dir: str,
     *,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 42,
     key_column: str | None = None,
     file_format: str = "auto",
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    target_column: str = "",
+    task: str = "auto",
+    primary_metric: str = "",
+    metric_goal: str = "",
+    data_format: str = "csv",
+    shard_bytes: int = SHARD_BYTES,
 ) -> SplitSummary:
-    """Split `source` into three Parquet files, streaming.
+    """Split `source` into three split directories of shards, streaming.
 
     Args:
-        source: A local path or `gs://` URI of one file or a wildcard (files read sorted).
-        train_path: Output Parquet file of the train split (parent dirs are created).
-        validation_path: Output Parquet file of the validation split.
-        test_path: Output Parquet file of the test split.
+        source: A local path or `gs://` URI of a file or a wildcard (files read sorted), a
+            BigQuery table `bq://project.dataset.table`, or a query (see `bigquery_source`).
+        train_dir: Output directory of the train split (`training-*` shards).
+        validation_dir: Output directory of the validation split (`validation-*`).
+        test_dir: Output directory of the test split (`test-*`).
         fractions: (train, validation, test), each in [0, 1], summing to 1, train > 0.
-            A split with fraction 0 is written as an empty Parquet file with the schema.
+            A split with fraction 0 gets one shard with no rows.
         seed: Seed of the split hash.
-        key_column: Hash this column's values instead of the row index, so a row keeps its
-            split when the data grows (and equal keys share a split).
+        key_column: Hash this column's values instead of the row position, so that a row
+            keeps its split however the data grows or is reordered (equal keys share a split).
         file_format: "auto" (from the extension), "csv", "parquet" or "jsonl".
-        block_size: Bytes of CSV / JSON Lines text per record batch (the split does not
-            depend on it).
+        target_column: The label column: rows with a missing label go to no split, and the
+            task is detected from (or checked against) its values.
+        task: auto | binary | multiclass | regression.
+        primary_metric: Checked against the task (with `metric_goal`) before the function
+            returns; a mismatch raises SpecError naming the task's metrics.
+        metric_goal: maximize | minimize, or "" to leave unchecked.
+        data_format: Format of the shards: csv | jsonl | parquet.
+        shard_bytes: About this many bytes of data per shard.
 
     Returns:
-        A SplitSummary of rows per split, schema and files read.
+        A SplitSummary.
 
     Raises:
-        DataError: missing files, empty data, unknown format, bad fractions, unknown key
-            column, files with mismatching schemas, or data that cannot be parsed.
+        DataError: missing files, empty data, unknown columns, values that do not fit the task.
+        SpecError: a bad task, metric, goal or data format.
     """
+    from vtp.components.data import bigquery_source
+
     fractions = check_fractions(fractions)
     file_format = normalize_format(file_format)
-    if int(block_size) < 1024:
-        raise DataError(f"block_size must be at least 1024 bytes, got {block_size!r}")
+    data_format = check_data_format(data_format)
+    check_task_and_metric(task, primary_metric, metric_goal)
     key_column = key_column or None
-    files = list_sources(source)
-    fmt = resolve_format(files, file_format)
-    paths = [to_local_path(p) for p in (train_path, validation_path, test_path)]
-    for path in paths:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    assigner = _Assigner(fractions, seed, key_column)
-    try:
-        schema, counts = _split_files(files, fmt, paths, assigner, int(block_size))
-    except BaseException:
-        for path in paths:
-            if os.path.exists(path):
-                os.remove(path)
-        raise
+    outs = [to_local_path(str(p)) for p in (train_dir, validation_dir, test_dir)]
+    with new_temp_dir(outs[0]) as scratch:
+        if bigquery_source.is_bigquery(source):
+            files, fmt = bigquery_source.export(source, scratch), "parquet"
+            source_format, names = "bigquery", [source]
+        else:
+            found = list_sources(source)
+            fmt = resolve_format(found, file_format)
+            files = fetch_to_disk(found, scratch)
+            source_format, names = fmt, [f.name for f in found]
+        job = _SplitJob(
+            files=files,
+            fmt=fmt,
+            outs=outs,
+            fractions=fractions,
+            seed=int(seed),
+            key_column=key_column,
+            target_column=target_column,
+            data_format=data_format,
+            shard_bytes=int(shard_bytes),
+        )
+        try:
+            counts, target, schema, written = job.run()
+            decision = (
+                decide_task(target, task) if target is not None else TaskDecision("", None, "")
+            )
+            if decision.task and primary_metric:
+                tasks.check_metric(decision.task, primary_metric, metric_goal or None)
+        except BaseException:
+            for out in outs:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
     return SplitSummary(
         source=source,
-        files=[f.name for f in files],
-        source_format=fmt,
-        row_counts=dict(zip(SPLITS, counts, strict=True)),
-        total_rows=sum(counts),
-        schema=[{"name": f.name, "type": str(f.type)} for f in schema],
+        files=names,
+        source_format=source_format,
+        row_counts=dict(zip(SPLITS, counts["splits"], strict=True)),
+        total_rows=counts["rows"],
+        schema=schema,
         fractions=fractions,
         seed=int(seed),
         key_column=key_column,
+        data_format=data_format,
+        shards=written,
+        target_column=target_column,
+        task=decision.task if target is not None else (task if task != tasks.AUTO else ""),
+        classes=_plain(decision.classes),
+        missing_target_rows=target.missing_rows if target is not None else 0,
+        task_note=decision.note,
     )
 
 
-def _split_files(
-    files: list[SourceFile], fmt: str, paths: list[str], assigner: _Assigner, block_size: int
-) -> tuple[pa.Schema, list[int]]:
-    """Stream all files; retry with wider types or bigger blocks when the first try fails."""
-    full_schema = None
-    while True:
+@dataclass
+class _SplitJob:
+    files: list[SourceFile]
+    fmt: str
+    outs: list[str]
+    fractions: tuple[float, float, float]
+    seed: int
+    key_column: str | None
+    target_column: str
+    data_format: str
+    shard_bytes: int
+
+    def run(self) -> tuple[dict[str, Any], TargetSummary | None, list[dict[str, str]], dict]:
+        """One pass; CSV / JSON Lines types inferred from every row when the first rows'
+        types do not fit later rows."""
+        from vtp.components.data.scan import INFER_ROWS
+
         try:
-            return _stream(files, fmt, paths, assigner, block_size, full_schema)
-        except _BlockTooSmall:
-            if block_size >= MAX_BLOCK_SIZE:
-                raise DataError(
-                    f"a row of the source is longer than {MAX_BLOCK_SIZE} bytes; "
-                    "rows must fit in one block"
-                ) from None
-            block_size = min(block_size * 16, MAX_BLOCK_SIZE)
+            return self._run(INFER_ROWS)
         except _TypesChanged:
-            full_schema = infer_schema(files, fmt, block_size=block_size)
+            return self._run(None)
 
+    def _run(self, infer_rows: int | None):
+        import polars as pl
 
-def _stream(
-    files: list[SourceFile],
-    fmt: str,
-    paths: list[str],
-    assigner: _Assigner,
-    block_size: int,
-    full_schema: pa.Schema | None,
-) -> tuple[pa.Schema, list[int]]:
-    """One pass over every file; `full_schema` None means infer from the first block."""
-    writers: list[_SplitWriter] = []
-    thread = _WriteThread()
-    schema = full_schema
-    first_file = ""
-    row = 0
-    try:
-        for src in files:
-            for batch in _batches(src, fmt, block_size, schema, strict=full_schema is not None):
-                if not writers:
-                    schema = _check_key(batch.schema.remove_metadata(), assigner.key)
-                    first_file = src.name
-                    writers = [_SplitWriter(p, schema, thread) for p in paths]
-                batch = _conform(batch, schema, fmt, full_schema is not None, first_file, src)
-                if batch.num_rows == 0:
-                    continue
-                ids = assigner.assign(batch, row)
-                row += batch.num_rows
-                counts = np.bincount(ids, minlength=3)
-                for k, writer in enumerate(writers):
-                    if counts[k] == batch.num_rows:
-                        writer.write(batch)
-                    elif counts[k]:
-                        writer.write(batch.filter(_bool_array(ids == k)))
-        if row == 0:
+        for out in self.outs:
+            shutil.rmtree(out, ignore_errors=True)
+            os.makedirs(out)
+        source = self._scan(infer_rows)
+        schema = self._schema(source, infer_rows)
+        target = self.target_column
+        frame = source.with_row_index(_ROW)
+        if target and kind_of(schema[target]) == FLOAT:
+            frame = frame.with_columns(pl.col(target).fill_nan(None))
+        frame = frame.with_columns(self._split_expr(schema).alias(_SPLIT))
+        present = pl.col(target).is_not_null() if target else pl.lit(True)
+        tracker = ClassTracker() if target else None
+        columns = list(schema)
+        sinks = []
+        for k, out in enumerate(self.outs):
+            part = frame.filter((pl.col(_SPLIT) == k) & present).select(columns)
+            sinks.append(self._sink(part, out, shards.PREFIXES[SPLITS[k]]))
+        stats = [pl.len().alias("rows")]
+        stats += [((pl.col(_SPLIT) == k) & present).sum().alias(f"split{k}") for k in range(3)]
+        if target:
+            stats.append(tracker.expr(target).alias("missing"))
+            if kind_of(schema[target]) == FLOAT:
+                whole = (pl.col(target) == pl.col(target).round()).all(ignore_nulls=True)
+                stats.append(whole.alias("whole"))
+        sinks.append(frame.select(stats))
+        try:
+            result = pl.collect_all(sinks, engine="streaming")[-1].row(0, named=True)
+        except pl.exceptions.PolarsError as exc:
+            raise self._read_error(exc, infer_rows) from None
+        if result["rows"] == 0:
             raise DataError(
-                f"source has no data rows: read {len(files)} file(s) "
-                f"({', '.join(f.name for f in files[:5])}{', ...' if len(files) > 5 else ''})"
+                f"source has no data rows: read {len(self.files)} file(s) ("
+                + ", ".join(f.name for f in self.files[:5])
+                + (", ..." if len(self.files) > 5 else "")
+                + ")"
             )
-        for writer in writers:
-            writer.flush()
-        thread.drain()
-    finally:
-        thread.shutdown()
-        for writer in writers:
-            writer.close()
-    return schema, [w.rows for w in writers]
+        written = {}
+        empty = pl.DataFrame(schema=schema)
+        for k, out in enumerate(self.outs):
+            prefix = shards.PREFIXES[SPLITS[k]]
+            names = shards.finish_shards(out, prefix, self.data_format)
+            if not names:
+                names = [shards.shard_name(prefix, 0, 1, self.data_format)]
+                _write_frame(empty, os.path.join(out, names[0]), self.data_format)
+            written[SPLITS[k]] = names
+        counts = {"rows": result["rows"], "splits": [result[f"split{k}"] for k in range(3)]}
+        summary = None
+        if target:
+            summary = TargetSummary(
+                column=target,
+                kind=kind_of(schema[target]),
+                present_rows=result["rows"] - result["missing"],
+                missing_rows=result["missing"],
+                classes=tracker.classes(),
+                whole_numbers=bool(result.get("whole", True)),
+            )
+        return counts, summary, _schema_names(schema), written
 
+    def _scan(self, infer_rows: int | None) -> pl.LazyFrame:
+        import polars as pl
 
-def _bool_array(mask: np.ndarray) -> pa.Array:
-    """A numpy bool mask as an Arrow array (bit-packed; `pa.array` would import pandas)."""
-    bits = np.packbits(mask, bitorder="little")
-    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
+        from vtp.components.data.scan import scan_files
 
+        try:
+            return scan_files(self.files, self.fmt, infer_rows=infer_rows)
+        except pl.exceptions.PolarsError as exc:
+            raise self._read_error(exc, infer_rows) from None
 
-def _batches(
-    src: SourceFile, fmt: str, block_size: int, schema: pa.Schema | None, strict: bool
-) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from iter_record_batches(
-            src, fmt, block_size=block_size, schema=schema, strict=strict
+    def _schema(self, frame: pl.LazyFrame, infer_rows: int | None) -> pl.Schema:
+        import polars as pl
+
+        try:
+            schema = frame.collect_schema()
+        except pl.exceptions.PolarsError as exc:
+            raise self._read_error(exc, infer_rows) from None
+        names = list(schema)
+        for role, column in (("key_column", self.key_column), ("target_column", self.target_column)):
+            if column and column not in schema:
+                raise DataError(f"{role} {column!r} is not a column of the source; columns: {names}")
+        clash = [n for n in names if n in (_ROW, _SPLIT)]
+        if clash:
+            raise DataError(f"the source has columns reserved by vtp: {clash}")
+        return schema
+
+    def _split_expr(self, schema: pl.Schema) -> pl.Expr:
+        import polars as pl
+
+        if self.key_column is None:
+            x = pl.col(_ROW).cast(pl.UInt64)
+        else:
+            try:
+                x = key_hash_expr(self.key_column, schema[self.key_column])
+            except ValueError:
+                raise DataError(
+                    f"key_column {self.key_column!r} must hold integers, text, booleans or dates "
+                    f"(values whose text form is exact), got type {schema[self.key_column]}"
+                ) from None
+        return split_id_expr(x, self.seed, self.fractions)
+
+    def _sink(self, frame: pl.LazyFrame, out: str, prefix: str) -> pl.LazyFrame:
+        import polars as pl
+
+        fmt = self.data_format
+
+        def path(args: Any) -> str:
+            return os.path.join(out, shards.partial_name(prefix, args.index_in_partition, fmt))
+
+        target = pl.PartitionBy(
+            out, file_path_provider=path, approximate_bytes_per_file=self.shard_bytes
         )
-    except (pa.ArrowInvalid, OSError) as exc:
-        if "Empty CSV file" in str(exc):
-            return
-        if "straddles two block boundaries" in str(exc):
-            raise _BlockTooSmall from exc
-        if fmt != "parquet" and not strict and isinstance(exc, pa.ArrowInvalid):
-            raise _TypesChanged from exc
-        raise DataError(f"cannot read {src.name!r} as {fmt}: {exc}") from None
+        if fmt == "parquet":
+            return frame.sink_parquet(target, compression=PARQUET_COMPRESSION, lazy=True)
+        if fmt == "csv":
+            return frame.sink_csv(target, lazy=True)
+        return frame.sink_ndjson(target, lazy=True)
+
+    def _read_error(self, exc: Exception, infer_rows: int | None) -> Exception:
+        text = str(exc)
+        retry = infer_rows is not None and self.fmt in ("csv", "jsonl")
+        if retry and any(s in text.lower() for s in _TYPE_ERRORS):
+            return _TypesChanged()
+        if isinstance(exc, DataError):
+            return exc
+        names = ", ".join(repr(f.name) for f in self.files[:3])
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        return DataError(f"cannot read {names} as {self.fmt}: {first}")
 
 
-def _check_key(schema: pa.Schema, key: str | None) -> pa.Schema:
-    if key is not None and key not in schema.names:
-        raise DataError(
-            f"key_column {key!r} is not a column of the source; columns: {schema.names}"
-        )
-    if key is not None and pa.types.is_nested(schema.field(key).type):
-        raise DataError(
-            f"key_column {key!r} must hold scalar values (numbers, text, dates), "
-            f"got type {schema.field(key).type}"
-        )
-    return schema
+#: Polars error texts that mean "the types inferred from the first rows do not fit".
+_TYPE_ERRORS = ("could not parse", "cannot parse", "schema", "extra field", "conversion", "found")
 
 
-def _conform(
-    batch: pa.RecordBatch,
-    schema: pa.Schema,
-    fmt: str,
-    strict: bool,
-    first_file: str,
-    src: SourceFile,
-) -> pa.RecordBatch:
-    """`batch` with `schema`'s column order; mismatches are errors (or new types to infer)."""
-    if batch.schema.equals(schema):
-        return batch
-    same_names = sorted(batch.schema.names) == sorted(schema.names)
-    if same_names:
-        reordered = batch.select(schema.names)
-        if reordered.schema.equals(schema):
-            return reordered
-    if fmt == "parquet" or (fmt == "csv" and not same_names) or strict:
-        raise schema_mismatch(first_file, schema, src.name, batch.schema)
-    raise _TypesChanged
+class _TypesChanged(Exception):
+    """Types inferred from the first rows do not fit later rows (internal signal)."""
+
+
+def _write_frame(frame: pl.DataFrame, path: str, data_format: str) -> None:
+    if data_format == "parquet":
+        frame.write_parquet(path, compression=PARQUET_COMPRESSION)
+    elif data_format == "csv":
+        frame.write_csv(path)
+    else:
+        frame.write_ndjson(path)
+
+
+def _schema_names(schema: pl.Schema) -> list[dict[str, str]]:
+    """`{"name", "type"}` per column, with the Arrow name of the common types."""
+    return [{"name": name, "type": type_name(kind)} for name, kind in schema.items()]
+
+
+
+
+
+def _plain(classes: list[Any] | None) -> list[Any] | None:
+    """Classes as JSON values: whole floats as ints."""
+    if classes is None:
+        return None
+    return [int(c) if isinstance(c, float) and c.is_integer() else c for c in classes]
