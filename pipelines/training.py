@@ -36,7 +36,7 @@ def build(target: Target):
         validation_fraction: float = 0.1,
         test_fraction: float = 0.1,
         split_seed: int = 42,
-        split_key_column: str = "id",
+        split_key_column: str = "",
         trainer_image: str = config.TRAINER_IMAGE,
         machine_type: str = "n1-standard-4",
         accelerator_type: str = "",

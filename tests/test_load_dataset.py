@@ -119,8 +119,8 @@ def test_same_split_across_runs_shard_sizes_and_formats(tmp_path):
     csv = write(table, tmp_path / "d.csv", "csv")
     _, base = split(csv, tmp_path / "r0")
     _, again = split(csv, tmp_path / "r1")
-    summary, small_shards = split(csv, tmp_path / "r2", shard_bytes=100_000, data_format="csv")
-    assert len(summary.shards["train"]) >= 2
+    summary, small_shards = split(csv, tmp_path / "r2", shard_rows=10_000, data_format="csv")
+    assert len(summary.shards["train"]) >= 4
     pq_many = write(table, tmp_path / "many.parquet", "parquet", row_group_size=777)
     _, parquet = split(pq_many, tmp_path / "r3")
     jsonl = write(table, tmp_path / "d.jsonl", "jsonl")
@@ -195,7 +195,9 @@ def test_zero_fraction_writes_an_empty_shard_with_schema(tmp_path, fractions):
         assert tables[s].schema.names == table.schema.names
         if f == 0:
             assert tables[s].num_rows == 0 == summary.row_counts[s]
-            assert summary.shards[s] == [f"{ {'train': 'training'}.get(s, s)}-00000-of-00001.parquet"]
+            assert summary.shards[s] == [
+                f"{ {'train': 'training'}.get(s, s) }-00000-of-00001.parquet"
+            ]
 
 
 # --- wildcards and type inference ----------------------------------------------------------
@@ -322,7 +324,11 @@ def test_files_with_mismatching_schemas(tmp_path):
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "a.jsonl").write_text('{"id": 1}\n')
     (tmp_path / "j" / "b.jsonl").write_text('{"id": "one"}\n')
-    bad(tmp_path, tmp_path / "j" / "*.jsonl", r"cannot read .*a\.jsonl.* as jsonl: cannot parse 'one'")
+    bad(
+        tmp_path,
+        tmp_path / "j" / "*.jsonl",
+        r"cannot read .*a\.jsonl.* as jsonl: cannot parse 'one'",
+    )
 
 
 # --- Cloud Storage -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vtp.components.data import engine, shards
+from vtp.components.data.scan import type_name
 from vtp.components.data.sources import (
     FORMATS,
     SourceFile,
@@ -26,7 +27,6 @@ from vtp.components.data.sources import (
     normalize_format,
     resolve_format,
 )
-from vtp.components.data.scan import type_name
 from vtp.components.data.split_hash import SPLITS, key_hash_expr, split_id_expr
 from vtp.components.data.target import (
     FLOAT,
@@ -197,6 +197,7 @@ def split_dataset(
     metric_goal: str = "",
     data_format: str = "csv",
     shard_bytes: int = SHARD_BYTES,
+    shard_rows: int | None = None,
 ) -> SplitSummary:
     """Split `source` into three split directories of shards, streaming.
 
@@ -220,6 +221,7 @@ def split_dataset(
         metric_goal: maximize | minimize, or "" to leave unchecked.
         data_format: Format of the shards: csv | jsonl | parquet.
         shard_bytes: About this many bytes of data per shard.
+        shard_rows: At most this many rows per shard (None: no limit).
 
     Returns:
         A SplitSummary.
@@ -255,6 +257,7 @@ def split_dataset(
             target_column=target_column,
             data_format=data_format,
             shard_bytes=int(shard_bytes),
+            shard_rows=shard_rows,
         )
         try:
             counts, target, schema, written = job.run()
@@ -298,6 +301,7 @@ class _SplitJob:
     target_column: str
     data_format: str
     shard_bytes: int
+    shard_rows: int | None = None
 
     def run(self) -> tuple[dict[str, Any], TargetSummary | None, list[dict[str, str]], dict]:
         """One pass; CSV / JSON Lines types inferred from every row when the first rows'
@@ -388,9 +392,14 @@ class _SplitJob:
         except pl.exceptions.PolarsError as exc:
             raise self._read_error(exc, infer_rows) from None
         names = list(schema)
-        for role, column in (("key_column", self.key_column), ("target_column", self.target_column)):
+        for role, column in (
+            ("key_column", self.key_column),
+            ("target_column", self.target_column),
+        ):
             if column and column not in schema:
-                raise DataError(f"{role} {column!r} is not a column of the source; columns: {names}")
+                raise DataError(
+                    f"{role} {column!r} is not a column of the source; columns: {names}"
+                )
         clash = [n for n in names if n in (_ROW, _SPLIT)]
         if clash:
             raise DataError(f"the source has columns reserved by vtp: {clash}")
@@ -420,7 +429,10 @@ class _SplitJob:
             return os.path.join(out, shards.partial_name(prefix, args.index_in_partition, fmt))
 
         target = pl.PartitionBy(
-            out, file_path_provider=path, approximate_bytes_per_file=self.shard_bytes
+            out,
+            file_path_provider=path,
+            approximate_bytes_per_file=self.shard_bytes,
+            max_rows_per_file=self.shard_rows,
         )
         if fmt == "parquet":
             return frame.sink_parquet(target, compression=PARQUET_COMPRESSION, lazy=True)
@@ -460,9 +472,6 @@ def _write_frame(frame: pl.DataFrame, path: str, data_format: str) -> None:
 def _schema_names(schema: pl.Schema) -> list[dict[str, str]]:
     """`{"name", "type"}` per column, with the Arrow name of the common types."""
     return [{"name": name, "type": type_name(kind)} for name, kind in schema.items()]
-
-
-
 
 
 def _plain(classes: list[Any] | None) -> list[Any] | None:
