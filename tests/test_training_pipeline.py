@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import joblib
-import pandas as pd
 import psutil
 import pytest
 from support.cli import run_vtp as _vtp
 from support.waiting import wait_until
 
+from vtp.components.data.split_reader import read_split_pandas
 from vtp.home import LocalHome
 from vtp.local.registry import LocalModelRegistry
 from vtp.local.run import RunFailed, run_pipeline
@@ -65,7 +65,7 @@ def test_cli_run_trains_evaluates_and_registers_a_model_that_predicts(tmp_path):
     record = json.loads(next((home / "runs").glob("training-*/run.json")).read_text())
     assert record["state"] == "SUCCEEDED"
     test_uri = record["tasks"]["load-dataset"]["outputs"]["test"]["uri"]
-    test = pd.read_parquet(test_uri)
+    test = read_split_pandas(test_uri)
     predictions = model.predict(test[features].values.tolist())  # as the prebuilt server calls it
     assert set(predictions) <= {0, 1}
     assert (predictions == test["target"]).mean() > 0.85
