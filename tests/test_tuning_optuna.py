@@ -227,7 +227,9 @@ def test_grid_refuses_doubles_and_huge_grids():
 
 def test_sampler_pruner_and_direction():
     base = [IntegerParameter("n", 1, 3)]
-    assert isinstance(sampler_for(StudySpec([ACC], base)), optuna.samplers.TPESampler)
+    from vtp.components.tuning.gp_sampler import GaussianProcessSampler
+
+    assert isinstance(sampler_for(StudySpec([ACC], base)), GaussianProcessSampler)
     random_study = StudySpec([ACC], base, algorithm="RANDOM_SEARCH")
     assert isinstance(sampler_for(random_study), optuna.samplers.RandomSampler)
     assert isinstance(pruner_for(StudySpec([ACC], base)), optuna.pruners.NopPruner)

@@ -205,13 +205,16 @@ class StudyGridSampler(optuna.samplers.BaseSampler):
 
 
 def sampler_for(study: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """TPE for ALGORITHM_UNSPECIFIED (Vertex's Bayesian search), random for RANDOM_SEARCH,
-    `StudyGridSampler` for GRID_SEARCH."""
+    """The sampler of `study.algorithm`: for ALGORITHM_UNSPECIFIED (Vertex's Bayesian search)
+    `GaussianProcessSampler`, Bayesian optimisation from the 4th trial on; for RANDOM_SEARCH
+    Optuna's `RandomSampler`; for GRID_SEARCH `StudyGridSampler` (every grid point once)."""
+    from vtp.components.tuning.gp_sampler import GaussianProcessSampler
+
     if study.algorithm == "GRID_SEARCH":
         return StudyGridSampler(study, seed)
     if study.algorithm == "RANDOM_SEARCH":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    return GaussianProcessSampler(study, seed=seed)
 
 
 def pruner_for(study: StudySpec) -> optuna.pruners.BasePruner:

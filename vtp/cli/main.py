@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -76,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", action="store_true", help="reuse results of identical steps")
     r.add_argument("--verbose", "-v", action="store_true", help="stream every step's log")
     r.add_argument("--json", action="store_true", help="print the run record as JSON")
+    r.add_argument(
+        "--tuning-seed",
+        type=int,
+        metavar="N",
+        help="seed of the local tuner's sampler (default: a fresh seed per study, recorded; "
+        "also $VTP_TUNING_SEED)",
+    )
     r.add_argument(
         "--runtime",
         choices=("process", "docker"),
@@ -176,6 +184,13 @@ def _run(args) -> int:
     from vtp.local.executor import select_runtime
 
     select_runtime(args.runtime)  # docker: fails now without an engine; steps read $VTP_RUNTIME
+    if args.tuning_seed is not None:
+        if args.tuning_seed < 0:
+            print(
+                f"vtp: error: --tuning-seed must be >= 0, got {args.tuning_seed}", file=sys.stderr
+            )
+            return EXIT_USAGE
+        os.environ["VTP_TUNING_SEED"] = str(args.tuning_seed)  # read by the tuning twin's step
     from vtp import catalog, config, params
     from vtp.cli.summary import as_json, summarize
     from vtp.components.targets import LOCAL

@@ -33,6 +33,9 @@ from vtp.components.tuning.trials import format_value, trial_to_json
 from vtp.errors import DataError
 
 METRICS_FILE = "output.metrics"
+HP_METRIC_FILE_ENV = "CLOUD_ML_HP_METRIC_FILE"
+#: The replica whose hypertune reports make the trial's measurements.
+PRIMARY_REPLICA = "workerpool0-0"
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,15 @@ class TrialRun:
 
     @property
     def metrics_file(self) -> Path:
-        """The trial's own `CLOUD_ML_HP_METRIC_FILE`."""
+        """The primary replica's `CLOUD_ML_HP_METRIC_FILE`: its reports are the trial's."""
         return self.work_dir / METRICS_FILE
+
+    def metrics_file_of(self, replica: str) -> Path:
+        """Replica `replica`'s own hypertune file; only the primary's is read (workers'
+        reports stay in `metrics/<replica>.metrics` for inspection)."""
+        if replica == PRIMARY_REPLICA:
+            return self.metrics_file
+        return self.work_dir / "metrics" / f"{replica}.metrics"
 
     def args(self) -> list[str]:
         """`--<parameter_id>=<value>` for every active parameter, as Vertex appends them."""

@@ -159,6 +159,7 @@ def run_local_job(
     trial_id: str | None = None,
     extra_args: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
+    replica_env_for: Callable[[str], Mapping[str, str]] | None = None,
     log: Callable[[str], None] = print,
     should_stop: Callable[[], bool] | None = None,
     cwd: Path | None = None,
@@ -176,6 +177,9 @@ def run_local_job(
         trial_id: Tuning trial id: per-trial `AIP_*` dirs and `CLOUD_ML_TRIAL_ID`.
         extra_args: Appended after every pool's args (`--param=value` of a trial).
         extra_env: Added to every replica's environment, last.
+        replica_env_for: Given a replica's name (`workerpool0-0`, `workerpool1-0`...), more
+            variables for that replica alone, added after `extra_env` (each replica of a
+            tuning trial writes its own hypertune file).
         log: Receives every output line, prefixed `[workerpoolI-J]`, and the job's notices.
         should_stop: Polled while running; True stops the job with state CANCELLED.
         cwd: Working directory of the replicas (default: ours; process runtime only).
@@ -204,6 +208,7 @@ def run_local_job(
         trial_id=trial_id,
         extra_args=extra_args,
         extra_env=extra_env,
+        replica_env_for=replica_env_for,
         emit=emit,
         engine=engine,
     )
@@ -233,6 +238,7 @@ def docker_runs(
     trial_id: str | None = None,
     extra_args: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
+    replica_env_for: Callable[[str], Mapping[str, str]] | None = None,
     gpus: Callable[[], int] = visible_gpus,
 ) -> dict[str, ContainerRun]:
     """The `docker run` of every replica of `job`, by replica name, as the docker runtime
@@ -244,6 +250,7 @@ def docker_runs(
         trial_id=trial_id,
         extra_args=extra_args,
         extra_env=extra_env,
+        replica_env_for=replica_env_for,
         emit=lambda _: None,
         engine=engine,
         gpus=gpus,
@@ -274,6 +281,7 @@ def _plan(
     extra_env: Mapping[str, str] | None,
     emit: Callable[[str], None],
     engine: Engine | None,
+    replica_env_for: Callable[[str], Mapping[str, str]] | None = None,
     gpus: Callable[[], int] = visible_gpus,
 ) -> _Plan:
     pools = parse_pools(job.worker_pool_specs)
@@ -307,6 +315,7 @@ def _plan(
             trial_id=trial,
             extra_args=extra_args,
             extra_env=extra_env,
+            replica_env_for=replica_env_for,
             engine=engine,
             gpus=gpus,
         )
@@ -321,7 +330,7 @@ def _plan(
             gcs_root=gcs_root,
             dirs=dirs,
             trial_id=trial,
-            extra_env=extra_env,
+            extra_env=_replica_extra_env(extra_env, replica_env_for, r.name),
         )
         for r in replicas
     }
@@ -339,6 +348,15 @@ def _plan(
     return _Plan(running_pools, replicas, dirs, commands, envs)
 
 
+def _replica_extra_env(
+    extra_env: Mapping[str, str] | None,
+    replica_env_for: Callable[[str], Mapping[str, str]] | None,
+    name: str,
+) -> dict[str, str]:
+    """`extra_env` and then the variables of replica `name` alone."""
+    return {**(extra_env or {}), **(replica_env_for(name) if replica_env_for else {})}
+
+
 def _container_runs(
     job: LocalJob,
     replicas: Sequence[Replica],
@@ -350,6 +368,7 @@ def _container_runs(
     extra_env: Mapping[str, str] | None,
     engine: Engine,
     gpus: Callable[[], int],
+    replica_env_for: Callable[[str], Mapping[str, str]] | None = None,
 ) -> dict[str, ContainerRun]:
     """Each replica's `docker run`. Inside, Cloud Storage is `/gcs` (the local root mounted
     there); host paths the job itself names (a local base output directory, the hypertune
@@ -360,7 +379,8 @@ def _container_runs(
     if base and not base.startswith(("gs://", GCS_FUSE_ROOT + "/")):
         host_base = Path(base).expanduser().resolve()
         mounts.append((host_base, str(host_base), False))
-    for value in (extra_env or {}).values():
+    envs = {r.name: _replica_extra_env(extra_env, replica_env_for, r.name) for r in replicas}
+    for value in (v for env in envs.values() for v in env.values()):
         value = str(value)
         if os.path.isabs(value) and not value.startswith(GCS_FUSE_ROOT + "/"):
             parent = Path(value).parent
@@ -376,12 +396,12 @@ def _container_runs(
             gcs_root=GCS_FUSE_ROOT,
             dirs=inside,
             trial_id=trial_id,
-            extra_env=extra_env,
+            extra_env=envs[replica.name],
             environ={},
         )
         runs[replica.name] = container_run(
             replica,
-            env=container_env(env, replica.pool, extra_env),
+            env=container_env(env, replica.pool, envs[replica.name]),
             extra_args=extra_args,
             gcs_root=gcs_root,
             mounts=[*dict.fromkeys(mounts), *package_mounts(replica.pool)],

@@ -5,8 +5,10 @@ SQLite file in the job directory, so the study outlives an interrupted run. Up t
 `parallel_trial_count` trials run at once, each a `run_local_job` in its own thread with the
 Vertex trial contract: the values appended as `--<parameter_id>=<value>`, per-trial `AIP_*`
 directories (`<base>/<trial_id>/model/`...), `CLOUD_ML_TRIAL_ID`, and its own
-`CLOUD_ML_HP_METRIC_FILE`. The main thread reads every running trial's metrics file as it
-grows, hands the reports to Optuna and, under median stopping, stops a trial Optuna prunes.
+`CLOUD_ML_HP_METRIC_FILE` per replica. Only the primary replica's (workerpool0-0) reports make
+the trial's measurements (docs/architecture.md, "Which replica reports"). The main thread reads
+every running trial's primary metrics file as it grows, hands the reports to Optuna and, under
+median stopping, stops a trial Optuna prunes.
 
 Job directory: `study.db` (Optuna), `trials.json` (finished trials in `Trial.to_json` shape,
 rewritten atomically after each), `job.json` (state and counts), `trials/<id>/` (replica logs
@@ -19,6 +21,7 @@ import datetime as dt
 import json
 import math
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +45,7 @@ from vtp.errors import DataError, JobError, SpecError
 from vtp.local._commands import image_commands_from_env, pool_command
 from vtp.local._pools import parse_pools
 from vtp.local._process import Terminated, sigterm_raises
-from vtp.local._trial import Outcome, TrialRun, conclude, trial_record
+from vtp.local._trial import HP_METRIC_FILE_ENV, Outcome, TrialRun, conclude, trial_record
 from vtp.local.executor import STOP_GRACE_S, LocalJob, run_local_job
 
 __all__ = ["TuningJobFailed", "failure_limit", "run_local_study"]
@@ -84,7 +87,7 @@ def run_local_study(
     base_output_directory: str = "",
     job_dir: Path,
     gcs_root: Path,
-    seed: int | None = 0,
+    seed: int | None = None,
     display_name: str = "tuning-job",
     job_record: Mapping[str, Any] | None = None,
     image_commands: Mapping[str, Sequence[str]] | None = None,
@@ -105,7 +108,8 @@ def run_local_study(
         job_dir: Where the study, the records and the trials' logs go; its name is the
             Optuna study name (the job id).
         gcs_root: Local stand-in for Cloud Storage.
-        seed: Seed of the sampler.
+        seed: Seed of the sampler; None draws a fresh one. The seed used is recorded in
+            `job.json` (`seed`), so a study can be repeated.
         display_name: The job's display name (trial jobs are `<display_name>-trial-<id>`).
         job_record: Further fields for `job.json` (resource name, payload).
         image_commands: `{image_uri: command}`; None reads `$VTP_IMAGE_COMMANDS`.
@@ -136,7 +140,7 @@ def run_local_study(
         base=base_output_directory,
         job_dir=Path(job_dir).expanduser().resolve(),
         gcs_root=Path(gcs_root),
-        seed=seed,
+        seed=secrets.randbits(32) if seed is None else int(seed),
         display_name=display_name,
         job_record=dict(job_record or {}),
         image_commands=mapping,
@@ -162,7 +166,7 @@ class _Tuner:
         base: str,
         job_dir: Path,
         gcs_root: Path,
-        seed: int | None,
+        seed: int,
         display_name: str,
         job_record: dict[str, Any],
         image_commands: Mapping[str, Sequence[str]],
@@ -209,6 +213,8 @@ class _Tuner:
             "max_trial_count": max_trials,
             "parallel_trial_count": parallel,
             "failed_trial_limit": failure_limit,
+            "seed": seed,
+            "sampler": type(self.sampler).__name__,
         }
 
     # --- the loop --------------------------------------------------------------------------
@@ -305,7 +311,7 @@ class _Tuner:
                 image_commands=self.image_commands,
                 trial_id=run.trial_id,
                 extra_args=run.args(),
-                extra_env={"CLOUD_ML_HP_METRIC_FILE": str(run.metrics_file)},
+                replica_env_for=lambda name: {HP_METRIC_FILE_ENV: str(run.metrics_file_of(name))},
                 log=lambda line: self.log(prefix + line),
                 should_stop=run.stop.is_set,
                 stop_grace_s=self.grace,

@@ -21,6 +21,8 @@ def jobs(home_root: Path) -> list[dict]:
                 "display_name": job.get("display_name", ""),
                 "trials": len(trials),
                 "succeeded": sum(1 for t in trials if t.get("state") in (4, "SUCCEEDED")),
+                "seed": job.get("seed"),
+                "sampler": job.get("sampler", ""),
             }
         )
     return out
@@ -49,9 +51,10 @@ _STATES = {1: "REQUESTED", 2: "ACTIVE", 3: "STOPPING", 4: "SUCCEEDED", 5: "INFEA
 def format_jobs(rows: list[dict]) -> str:
     if not rows:
         return "No local tuning jobs."
-    head = f"{'JOB ID':<21}{'STATE':<22}{'TRIALS':>7}{'SUCCEEDED':>11}  DISPLAY NAME"
+    head = f"{'JOB ID':<21}{'STATE':<22}{'TRIALS':>7}{'SUCCEEDED':>11}  {'SEED':<11}DISPLAY NAME"
     body = [
-        f"{r['id']:<21}{r['state']:<22}{r['trials']:>7}{r['succeeded']:>11}  {r['display_name']}"
+        f"{r['id']:<21}{r['state']:<22}{r['trials']:>7}{r['succeeded']:>11}  "
+        f"{'-' if r.get('seed') is None else r['seed']!s:<11}{r['display_name']}"
         for r in rows
     ]
     return "\n".join([head, *body])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
 from typing import Any
 
 from google_cloud_pipeline_components.container.v1.gcp_launcher.utils import json_util
@@ -45,6 +46,24 @@ def study_from_payload(payload: dict[str, Any]) -> StudySpec:
     return StudySpec.from_dict(payload["study_spec"])
 
 
+#: The local tuner's seed (GCPC's tuning op has no seed input); unset: a fresh seed per study.
+SEED_ENV = "VTP_TUNING_SEED"
+
+
+def seed_from_env() -> int | None:
+    """`$VTP_TUNING_SEED` as an int, or None when it is unset or empty.
+
+    Raises:
+        SpecError: it is set to something that is not a non-negative integer.
+    """
+    text = os.environ.get(SEED_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise SpecError(SEED_ENV, text, "must be a non-negative integer (or unset: a fresh seed)")
+    return int(text)
+
+
 def run_tuning_job_twin(
     *, gcp_resources_path: str, project: str, location: str, payload: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -78,6 +97,7 @@ def run_tuning_job_twin(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = run_local_study(
         study=study,
+        seed=seed_from_env(),
         worker_pool_specs=pools,
         max_trial_count=payload["max_trial_count"],
         parallel_trial_count=payload["parallel_trial_count"],
