@@ -31,9 +31,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 GOLDEN = 0x9E3779B97F4A7C15
@@ -44,8 +43,6 @@ NULL_KEY = 0x6E756C6C6B657921
 MASK = (1 << 64) - 1
 BUCKET_BITS = 53
 SPLITS = ("train", "validation", "test")
-
-_U64 = np.uint64
 
 
 def thresholds(fractions: tuple[float, float, float]) -> tuple[int, int]:
@@ -62,18 +59,29 @@ def thresholds(fractions: tuple[float, float, float]) -> tuple[int, int]:
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser of a uint64 array (a new array)."""
-    z = x.astype(_U64) + _U64(GOLDEN)
-    z ^= z >> _U64(30)
-    z *= _U64(MIX1)
-    z ^= z >> _U64(27)
-    z *= _U64(MIX2)
-    z ^= z >> _U64(31)
+    import numpy as np
+
+    u64 = np.uint64
+    z = x.astype(u64) + u64(GOLDEN)
+    z ^= z >> u64(30)
+    z *= u64(MIX1)
+    z ^= z >> u64(27)
+    z *= u64(MIX2)
+    z ^= z >> u64(31)
     return z
+
+
+def mix64_int(z: int) -> int:
+    """`mix64` of one integer (Python ints, masked to 64 bits)."""
+    z = (z + GOLDEN) & MASK
+    z = ((z ^ (z >> 30)) * MIX1) & MASK
+    z = ((z ^ (z >> 27)) * MIX2) & MASK
+    return z ^ (z >> 31)
 
 
 def mixed_seed(seed: int) -> int:
     """mix64(seed mod 2**64) as a Python int."""
-    return int(mix64(np.array([int(seed) & MASK], dtype=_U64))[0])
+    return mix64_int(int(seed) & MASK)
 
 
 def mix64_expr(z: pl.Expr) -> pl.Expr:
@@ -103,44 +111,52 @@ def split_id_expr(x: pl.Expr, seed: int, fractions: tuple[float, float, float]) 
 
 def split_ids(x: np.ndarray, seed: int, fractions: tuple[float, float, float]) -> np.ndarray:
     """The numpy reference of `split_id_expr`: split ids (uint8) of the uint64 array `x`."""
+    import numpy as np
+
+    u64 = np.uint64
     first, second = thresholds(fractions)
-    bucket = mix64(x.astype(_U64) ^ _U64(mixed_seed(seed))) >> _U64(64 - BUCKET_BITS)
-    return np.searchsorted(np.array([first, second], dtype=_U64), bucket, side="right").astype(
-        np.uint8
-    )
+    bucket = mix64(x.astype(u64) ^ u64(mixed_seed(seed))) >> u64(64 - BUCKET_BITS)
+    bounds = np.array([first, second], dtype=u64)
+    return np.searchsorted(bounds, bucket, side="right").astype(np.uint8)
 
 
-_powers = np.ones(1, dtype=_U64)
+_powers: np.ndarray | None = None
 
 
 def _powers_upto(n: int) -> np.ndarray:
+    import numpy as np
+
     global _powers
-    if len(_powers) < n:
-        size = max(n, 2 * len(_powers))
-        powers = np.cumprod(np.full(size, PRIME, dtype=_U64))
-        _powers = np.concatenate([np.ones(1, dtype=_U64), powers[:-1]])
+    if _powers is None or len(_powers) < n:
+        size = max(n, 2 * (0 if _powers is None else len(_powers)), 64)
+        powers = np.cumprod(np.full(size, PRIME, dtype=np.uint64))
+        _powers = np.concatenate([np.ones(1, dtype=np.uint64), powers[:-1]])
     return _powers
 
 
 def text_hash(offsets: np.ndarray, data: np.ndarray, nulls: np.ndarray | None) -> np.ndarray:
     """`key(s)` of each string given Arrow-style int64 `offsets` (n + 1) and uint8 `data`."""
+    import numpy as np
+
+    u64 = np.uint64
     lengths = np.diff(offsets)
-    h = lengths.astype(_U64) * _U64(PRIME)
+    h = lengths.astype(u64) * u64(PRIME)
     start, end = int(offsets[0]), int(offsets[-1])
     if end > start:
-        values = data[start:end].astype(_U64) + _U64(1)
+        values = data[start:end].astype(u64) + u64(1)
         pos = np.repeat(offsets[1:], lengths) - np.arange(start + 1, end + 1)
         values *= _powers_upto(int(lengths.max()))[pos]
         nonempty = lengths > 0
         h[nonempty] += np.add.reduceat(values, offsets[:-1][nonempty] - start)
     h = mix64(h)
     if nulls is not None:
-        h[nulls] = _U64(NULL_KEY)
+        h[nulls] = u64(NULL_KEY)
     return h
 
 
 def key_hash_series(values: pl.Series) -> pl.Series:
     """`key(s)` of a String Series (one batch), as a UInt64 Series."""
+    import numpy as np
     import polars as pl
     import pyarrow as pa
 

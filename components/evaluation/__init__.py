@@ -1,21 +1,31 @@
-"""Model evaluation: metrics of a trained classifier on a test split, as a KFP component.
+"""Model evaluation: metrics of a trained model on a test split, as a KFP component.
 
-The metrics themselves (`metrics`: numpy, pandas, scikit-learn) load on first use: building
-and compiling a pipeline needs only the component.
+Names are imported on first use (PEP 562): building and compiling a pipeline loads only the
+component, not the metrics (numpy, pandas, scikit-learn), and importing
+`vtp.components.evaluation.tasks` (the loader does, in its component process) loads neither
+kfp nor the component.
 """
 
-from vtp.components.evaluation.evaluate import evaluate_model
+from __future__ import annotations
 
-# Importing the component's module bound the name `evaluate` to it; the name is the metrics
-# function's (below).
-del evaluate  # noqa: F821
+import importlib
+from typing import Any
 
 __all__ = ["Evaluation", "Roc", "evaluate", "evaluate_model"]
+_HOMES = {
+    "evaluate_model": "vtp.components.evaluation.evaluate",
+    "Evaluation": "vtp.components.evaluation.metrics",
+    "Roc": "vtp.components.evaluation.metrics",
+    "evaluate": "vtp.components.evaluation.metrics",
+}
 
 
-def __getattr__(name: str):
-    if name in ("Evaluation", "Roc", "evaluate"):
-        from vtp.components.evaluation import metrics
-
-        return getattr(metrics, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    # Loading the submodule `evaluate` binds it as this package's `evaluate`: keep the function.
+    metrics = importlib.import_module(_HOMES["evaluate"])
+    globals()[name] = value
+    globals()["evaluate"] = metrics.evaluate
+    return value
