@@ -1,19 +1,25 @@
-"""Benchmark `split_dataset` against pandas + scikit-learn and a plain pyarrow CSV->Parquet stream.
+"""Benchmark `load_dataset`'s split against the engines a team would otherwise use.
 
-Generates deterministic CSV files (mixed numeric/string columns, streamed to disk) under
-`benchmarks/.work/`, then runs each method in a fresh subprocess and records its wall time
-and peak RSS (`os.wait4` rusage of that child). Methods:
+Generates deterministic data once under `benchmarks/.work/` (a CSV of the requested size, and
+the same rows as Parquet and as JSON Lines), then runs every contender in a fresh subprocess,
+interleaved (each round runs every contender once, in turn), and records its work time, its
+process time and its peak RSS (`os.wait4` rusage of that child). Every contender splits the
+rows 0.8 / 0.1 / 0.1 by a hash of the row position (the generated `id` column is the row
+position) and writes three Parquet outputs:
 
-  pandas  pd.read_csv + sklearn train_test_split (twice) + DataFrame.to_parquet per split
-  arrow   pyarrow.csv.open_csv -> one ParquetWriter (no split: the practical limit)
-  vtp     components.data.splitting.split_dataset (train/validation/test = 0.8/0.1/0.1)
-  vtp_key the same, split by a hash of the `user_id` column instead of the row index
+  vtp         split_dataset(..., data_format="parquet"): vtp's hash, Polars' streaming engine
+  polars      scan -> filter on `pl.col("id").hash(seed) % 10` -> three sink_parquet in one
+              `pl.collect_all` (Polars' streaming hash split, its own unstable hash)
+  duckdb      COPY (SELECT *, hash(id) % 10 ...) TO dir (FORMAT parquet, PARTITION_BY split)
+  pandas      read_* + sklearn train_test_split twice + DataFrame.to_parquet (in memory; run
+              only up to --pandas-max)
 
-Every method writes snappy-compressed Parquet; arrow and vtp read 1 MiB CSV blocks
-(pyarrow's default block size).
+CSV sources also run `vtp_csv` / `polars_csv` (the same, writing CSV splits) and `vtp_key`
+(vtp split by a hash of the `user_id` column's text).
 
-    python benchmarks/bench_load_dataset.py --sizes 128M,512M,1G --repeat 3
-    python benchmarks/bench_load_dataset.py --quick
+    python benchmarks/bench_load_dataset.py                       # 256M,1G,4G; ~1 h under load
+    python benchmarks/bench_load_dataset.py --quick               # 16M, 1 round
+    python benchmarks/bench_load_dataset.py --sizes 256M,1G --sources csv --repeat 3
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "benchmarks" / ".work"
-METHODS = ("pandas", "arrow", "vtp", "vtp_key")
-BLOCK_SIZE = 1 << 20
-COMPRESSION = "snappy"
-SPLITS = ("train", "validation", "test")
+SOURCES = ("csv", "parquet", "jsonl")
+BASE = ("vtp", "polars", "duckdb", "pandas")
+CSV_EXTRA = ("vtp_csv", "polars_csv", "vtp_key")
+SEED = 42
 
 
 def parse_size(text: str) -> int:
@@ -89,45 +95,88 @@ def generate_csv(path: Path, target_bytes: int, seed: int = 0) -> int:
     return rows
 
 
-def run_method(method: str, source: Path, out: Path) -> dict:
-    """Run one method in this process (the child side): rows, work seconds and CPU seconds.
+def derive(csv: Path, fmt: str) -> Path:
+    """The same rows as `csv` in Parquet or JSON Lines (written once, streaming)."""
+    import polars as pl
 
-    Imports happen before the clock starts; the parent's wall time includes them.
+    out = csv.with_suffix(".parquet" if fmt == "parquet" else ".jsonl")
+    if not out.exists():
+        tmp = out.with_name(out.name + ".partial")
+        frame = pl.scan_csv(csv)
+        if fmt == "parquet":
+            frame.sink_parquet(tmp)
+        else:
+            frame.sink_ndjson(tmp)
+        tmp.replace(out)
+    return out
+
+
+def run_child(method: str, source: Path, out: Path) -> dict:
+    """Run one contender in this process (the child side): rows, work seconds, CPU seconds.
+
+    Imports happen before the clock starts; the parent's process time includes them.
     """
     import resource
 
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
-
-    if method == "pandas":
+    fmt = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}[source.suffix]
+    if method.startswith("vtp"):
+        from vtp.components.data.splitting import split_dataset
+    elif method.startswith("polars"):
+        import polars as pl
+    elif method == "duckdb":
+        import duckdb
+    elif method == "pandas":
         import pandas as pd
         from sklearn.model_selection import train_test_split
-    elif method in ("vtp", "vtp_key"):
-        sys.path.insert(0, str(REPO))
-        from vtp.components.data.splitting import split_dataset
-    elif method != "arrow":
-        raise SystemExit(f"--child must be one of {METHODS}, got {method!r}")
+    else:
+        raise SystemExit(f"unknown method {method!r}")
     out.mkdir(parents=True, exist_ok=True)
-    paths = [str(out / f"{s}.parquet") for s in SPLITS]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    if method == "pandas":
-        frame = pd.read_csv(source)
-        train, rest = train_test_split(frame, test_size=0.2, random_state=42)
-        validation, test = train_test_split(rest, test_size=0.5, random_state=42)
-        for part, path in zip((train, validation, test), paths, strict=True):
-            part.to_parquet(path, compression=COMPRESSION, index=False)
-        rows = len(frame)
-    elif method == "arrow":
-        reader = pa_csv.open_csv(source, read_options=pa_csv.ReadOptions(block_size=BLOCK_SIZE))
-        rows = 0
-        with pq.ParquetWriter(paths[0], reader.schema, compression=COMPRESSION) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
+    if method.startswith("vtp"):
+        dirs = [str(out / s) for s in ("train", "validation", "test")]
+        summary = split_dataset(
+            str(source),
+            *dirs,
+            seed=SEED,
+            key_column="user_id" if method == "vtp_key" else None,
+            data_format="csv" if method == "vtp_csv" else "parquet",
+        )
+        rows = summary.total_rows
+    elif method.startswith("polars"):
+        scan = {"csv": pl.scan_csv, "parquet": pl.scan_parquet, "jsonl": pl.scan_ndjson}[fmt]
+        frame = scan(source)
+        bucket = pl.col("id").hash(SEED) % 10
+        parts = [frame.filter(bucket < 8), frame.filter(bucket == 8), frame.filter(bucket == 9)]
+        sinks = [
+            p.sink_csv(out / f"{i}.csv", lazy=True)
+            if method == "polars_csv"
+            else p.sink_parquet(out / f"{i}.parquet", lazy=True)
+            for i, p in enumerate(parts)
+        ]
+        pl.collect_all([*sinks, frame.select(pl.len())])
+        rows = None
+    elif method == "duckdb":
+        reader = {"csv": "read_csv_auto", "parquet": "read_parquet", "jsonl": "read_json_auto"}
+        con = duckdb.connect()
+        con.execute(f"SET threads TO {os.cpu_count()}")
+        con.execute(
+            f"COPY (SELECT *, CASE WHEN hash(id) % 10 < 8 THEN 'train' WHEN hash(id) % 10 = 8 "
+            f"THEN 'validation' ELSE 'test' END AS split FROM {reader[fmt]}('{source}')) "
+            f"TO '{out}' (FORMAT parquet, PARTITION_BY (split), OVERWRITE_OR_IGNORE)"
+        )
+        rows = None
     else:
-        key = "user_id" if method == "vtp_key" else None
-        rows = split_dataset(str(source), *paths, key_column=key, block_size=BLOCK_SIZE).total_rows
+        frame = {
+            "csv": pd.read_csv,
+            "parquet": pd.read_parquet,
+            "jsonl": lambda p: pd.read_json(p, lines=True),
+        }[fmt](source)
+        train, rest = train_test_split(frame, test_size=0.2, random_state=SEED)
+        validation, test = train_test_split(rest, test_size=0.5, random_state=SEED)
+        for i, part in enumerate((train, validation, test)):
+            part.to_parquet(out / f"{i}.parquet", index=False)
+        rows = len(frame)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
@@ -135,78 +184,121 @@ def run_method(method: str, source: Path, out: Path) -> dict:
 
 
 def measure(method: str, source: Path, out: Path) -> dict:
-    """Run `method` in a fresh subprocess; its work time, wall time and peak RSS."""
+    """Run `method` in a fresh subprocess: work time, process time, peak RSS."""
     cmd = [sys.executable, __file__, "--child", method, "--input", str(source), "--out", str(out)]
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=REPO)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{method} failed with exit code {proc.returncode}")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{method} on {source.name} failed")
     result = json.loads(stdout.decode().strip().splitlines()[-1])
-    out_bytes = sum(p.stat().st_size for p in out.glob("*.parquet"))
+    out_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
     return {**result, "wall": wall, "rss_mb": usage.ru_maxrss / 1024, "out_mb": out_bytes / 2**20}
 
 
+def import_time(statement: str, runs: int = 5) -> float:
+    """Median seconds of `python -c statement` minus `python -c pass` (fresh processes)."""
+
+    def once(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+        return time.perf_counter() - start
+
+    base = statistics.median(once("pass") for _ in range(runs))
+    return statistics.median(once(statement) for _ in range(runs)) - base
+
+
+def table(results: dict, sizes: dict) -> list[str]:
+    lines = [
+        "| source | input | CSV size | contender | work s | process s | x polars (work / process)"
+        " | CPU s | peak RSS MB | output MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (fmt, size), runs in results.items():
+        med = {
+            m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "wall", "cpu")}
+            for m, rs in runs.items()
+        }
+        base = med.get("polars")
+        for method, rs in runs.items():
+            m = med[method]
+            ref = med.get("polars_csv") if method.endswith("_csv") else base
+            ratio = (
+                f"{m['seconds'] / ref['seconds']:.2f} / {m['wall'] / ref['wall']:.2f}"
+                if ref
+                else "-"
+            )
+            rss = max(r["rss_mb"] for r in rs)
+            out_mb = statistics.median(r["out_mb"] for r in rs)
+            lines.append(
+                f"| {fmt} | {sizes[(fmt, size)]:,.0f} MB | {size} | {method} | {m['seconds']:.2f} "
+                f"| {m['wall']:.2f} | {ratio} | {m['cpu']:.2f} | {rss:,.0f} | {out_mb:,.0f} |"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="128M,512M,1G", help="CSV sizes, e.g. 128M,512M,1G")
-    parser.add_argument("--quick", action="store_true", help="small sizes (8M,32M), 1 repeat")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of arrow and vtp per size")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--sizes", default="256M,1G,4G", help="CSV sizes (rows set the others)")
+    parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--quick", action="store_true", help="16M only, 1 round")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per size")
+    parser.add_argument("--methods", default=",".join(BASE + CSV_EXTRA))
+    parser.add_argument("--pandas-max", default="1G", help="largest CSV size pandas runs on")
     parser.add_argument("--work", type=Path, default=WORK, help="data directory")
+    parser.add_argument("--json", type=Path, help="also write every run to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(run_method(args.child, args.input, args.out)))
+        print(json.dumps(run_child(args.child, args.input, args.out)))
         return
-    sizes = ["8M", "32M"] if args.quick else args.sizes.split(",")
+    sizes = ["16M"] if args.quick else args.sizes.split(",")
     repeat = 1 if args.quick else args.repeat
-    methods = [m for m in args.methods.split(",") if m]
-    lines = [
-        "| CSV size | rows | method | work s | CPU s | process s | MB/s | x arrow (work / CPU)"
-        " | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    wanted = [m for m in args.methods.split(",") if m]
+    results: dict = {}
+    shown: dict = {}
     for size in sizes:
-        source = args.work / f"data-{size.upper()}.csv"
-        if not source.exists():
+        csv = args.work / f"data-{size.upper()}.csv"
+        if not csv.exists():
             t0 = time.perf_counter()
-            generate_csv(source, parse_size(size))
-            print(f"generated {source} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        mb = source.stat().st_size / 2**20
-        runs: dict[str, list[dict]] = {m: [] for m in methods}
-        for i in range(repeat):
-            for method in methods:
-                if method == "pandas" and i > 0:
-                    continue
-                result = measure(method, source, args.work / "out" / method)
-                runs[method].append(result)
-                print(f"{size} {method} run {i + 1}: {json.dumps(result)}", file=sys.stderr)
-        median = {
-            m: {k: statistics.median(r[k] for r in runs[m]) for k in ("seconds", "cpu", "wall")}
-            for m in methods
-        }
-        base = median.get("arrow")
-        for method in methods:
-            med = median[method]
-            ratio = (
-                f"{med['seconds'] / base['seconds']:.2f} / {med['cpu'] / base['cpu']:.2f}"
-                if base
-                else "-"
-            )
-            rss = max(r["rss_mb"] for r in runs[method])
-            lines.append(
-                f"| {mb:,.0f} MB | {runs[method][0]['rows']:,} | {method} | {med['seconds']:.2f} "
-                f"| {med['cpu']:.2f} | {med['wall']:.2f} | {mb / med['seconds']:,.0f} | {ratio} "
-                f"| {rss:,.0f} |"
-            )
-    print("\n".join(lines))
+            generate_csv(csv, parse_size(size))
+            print(f"generated {csv} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        for fmt in args.sources.split(","):
+            source = csv if fmt == "csv" else derive(csv, fmt)
+            methods = [m for m in wanted if m in BASE or (fmt == "csv" and m in CSV_EXTRA)]
+            if parse_size(size) > parse_size(args.pandas_max):
+                methods = [m for m in methods if m != "pandas"]
+            if "duckdb" in methods:
+                try:
+                    import duckdb  # noqa: F401
+                except ImportError:
+                    print(
+                        "duckdb is not installed (pip install .[bench]): skipped", file=sys.stderr
+                    )
+                    methods.remove("duckdb")
+            runs: dict[str, list[dict]] = {m: [] for m in methods}
+            for i in range(repeat):
+                for method in methods:
+                    if method == "pandas" and i > 0:
+                        continue  # minutes and GBs a run: once is enough to place it
+                    result = measure(method, source, args.work / "out" / method)
+                    runs[method].append(result)
+                    print(f"{fmt} {size} {method} run {i + 1}: {json.dumps(result)}",
+                          file=sys.stderr)  # fmt: skip
+            results[(fmt, size)] = runs
+            shown[(fmt, size)] = source.stat().st_size / 2**20
+    statement = "from vtp.components.data.splitting import split_dataset"
+    print("\n".join(table(results, shown)))
+    print(f"\nimport of the split's code path: {import_time(statement):.2f} s "
+          f"(kfp.dsl alone: {import_time('import kfp.dsl'):.2f} s)")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps({f"{f} {s}": r for (f, s), r in results.items()}, indent=1))
 
 
 if __name__ == "__main__":
