@@ -11,7 +11,12 @@ The overhead is measured a second way, more precisely, with a minimal trial (a P
 that only reports one metric with cloudml-hypertune), where noise in the trainer's run time
 does not hide it.
 
+`--regret` measures the samplers instead (benchmarks/_regret.py): median regret over 10 seeds
+at 10 and 20 trials on Branin, Hartmann-3 and a conditional space, for vtp's
+ALGORITHM_UNSPECIFIED sampler, Optuna's TPE with its defaults and random search, in one run.
+
     python benchmarks/bench_tuning.py [--repeat 3] [--max-iter 300]
+    python benchmarks/bench_tuning.py --regret [--seeds 10]
 """
 
 from __future__ import annotations
@@ -128,7 +133,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-iter", type=int, default=300)
+    parser.add_argument("--regret", action="store_true", help="measure the samplers' regret")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per sampler (--regret)")
     args = parser.parse_args()
+    if args.regret:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from _regret import regret_table, regrets
+
+        checkpoints = (10, 20)
+        results = regrets(max(checkpoints), checkpoints, args.seeds)
+        print(regret_table(results, checkpoints, args.seeds))
+        return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.chdir(REPO)  # trial processes run `python -m trainer.task` from here
     runs: dict[str, list[float]] = {"plain": [], "p1": [], "p2": [], "min_plain": [], "min_p1": []}
