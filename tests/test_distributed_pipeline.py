@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 import joblib
-import pandas as pd
 import psutil
 import pytest
 import yaml
 from kfp.components import load_component_from_file
 from support.cli import run_vtp as _vtp
 
+from vtp.components.data.split_reader import read_split_pandas
 from vtp.components.specs import REDUCTION_SERVER_IMAGE
 from vtp.components.training.distributed_job_spec import distributed_job_payload
 from vtp.defaults import DISTRIBUTED_TRAINER_IMAGE
@@ -206,7 +206,7 @@ def test_cli_run_trains_on_three_replicas_and_registers_the_model(tmp_path):
     assert sum(metadata["distributed"]["rows_per_replica"]) == metadata["training_rows"]
 
     run = json.loads(next((home / "runs").glob("distributed-*/run.json")).read_text())
-    test = pd.read_parquet(run["tasks"]["load-dataset"]["outputs"]["test"]["uri"])
+    test = read_split_pandas(str(run["tasks"]["load-dataset"]["outputs"]["test"]["uri"]))
     model = joblib.load(model_dir / "model.joblib")
     predictions = model.predict(test[metadata["feature_names"]].values.tolist())
     assert (predictions == test["target"]).mean() > 0.9

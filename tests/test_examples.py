@@ -17,6 +17,7 @@ import yaml
 from kfp import compiler, components, dsl
 from kfp.dsl.yaml_component import YamlComponent
 
+from vtp.components.data.split_reader import read_split_pandas
 from vtp.components.targets import VERTEX
 from vtp.gcs import GCS_ROOT_ENV
 from vtp.home import HOME_ENV, LocalHome
@@ -154,7 +155,7 @@ def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, mon
     assert float(auc.split("|")[2]) > 0.95
 
     scored = pd.read_csv(run_dir / "score-rows" / "predictions")
-    held_out = pd.read_parquet(run_dir / "load-dataset" / "test")
+    held_out = read_split_pandas(str(run_dir / "load-dataset" / "test"))
     assert len(scored) == len(held_out) > 0
     assert list(scored.columns) == ["target", "prediction"]
     assert (scored["prediction"] == scored["target"]).mean() > 0.85

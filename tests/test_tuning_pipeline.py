@@ -22,12 +22,16 @@ def _aliases(registry: LocalModelRegistry) -> dict[str, set[str]]:
     return {v.version_id: set(v.version_aliases) for v in registry.list_versions(NAME)}
 
 
-def test_first_model_then_champion_keeps_then_challenger_wins_with_retrain(tmp_path):
+def test_first_model_then_champion_keeps_then_challenger_wins_with_retrain(tmp_path, monkeypatch):
     home = LocalHome(tmp_path / "home")
     base = {"project": "p", "max_trial_count": 2, "parallel_trial_count": 2}
 
+    monkeypatch.setenv("VTP_TUNING_SEED", "7")  # reaches the tuning step's process
     first = run_pipeline("tuning", base, home=home, out=sys.stderr)
+    monkeypatch.delenv("VTP_TUNING_SEED")
     assert first.state == "SUCCEEDED"
+    (job,) = [json.loads(p.read_text()) for p in (tmp_path / "home" / "tuning").glob("*/job.json")]
+    assert job["seed"] == 7 and job["sampler"] == "GaussianProcessSampler"
     trials = first.tasks["get-trials"].outputs["Output"]
     assert len(trials) == 2 and all(json.loads(t)["state"] == 4 for t in trials)
     best = json.loads(first.tasks["get-best-trial"].outputs["Output"])

@@ -187,3 +187,10 @@ def test_each_study_gets_a_fresh_seed_recorded_and_listed(tmp_path):
     listing = tuning_records.format_jobs(tuning_records.jobs(home))
     assert "SEED" in listing.splitlines()[0]
     assert all(str(s) in listing for s in seeds)
+
+
+def test_run_refuses_a_negative_tuning_seed(capsys, tmp_path):
+    from vtp.cli.main import main
+
+    assert main(["run", "tuning", "--local", "--tuning-seed", "-1", "--home", str(tmp_path)]) == 2
+    assert "--tuning-seed must be >= 0, got -1" in capsys.readouterr().err
