@@ -20,6 +20,11 @@ CSV sources also run `vtp_csv` / `polars_csv` (the same, writing CSV splits) and
     python benchmarks/bench_load_dataset.py                       # 256M,1G,4G; ~1 h under load
     python benchmarks/bench_load_dataset.py --quick               # 16M, 1 round
     python benchmarks/bench_load_dataset.py --sizes 256M,1G --sources csv --repeat 3
+    python benchmarks/bench_load_dataset.py --sizes 4G --skip jsonl:polars   # see --help
+    python benchmarks/bench_load_dataset.py --from-log run.err               # table from a log
+
+Every run is logged to stderr as one line (`<source> <size> <contender> run N: {json}`), so a
+table can be rebuilt from the logs of several invocations with --from-log.
 """
 
 from __future__ import annotations
@@ -241,6 +246,30 @@ def table(results: dict, sizes: dict) -> list[str]:
     return lines
 
 
+def from_logs(paths: list[Path], work: Path) -> tuple[dict, dict]:
+    """The runs logged on stderr by earlier invocations, grouped as `main` groups them."""
+    results: dict = {}
+    shown: dict = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            head, sep, payload = line.partition(": {")
+            parts = head.split()
+            if not sep or len(parts) != 5 or parts[3] != "run":
+                continue
+            fmt, size, method = parts[:3]
+            results.setdefault((fmt, size), {}).setdefault(method, []).append(
+                json.loads("{" + payload)
+            )
+            csv = work / f"data-{size.upper()}.csv"
+            source = (
+                csv
+                if fmt == "csv"
+                else csv.with_suffix(".parquet" if fmt == "parquet" else ".jsonl")
+            )
+            shown[(fmt, size)] = source.stat().st_size / 2**20 if source.exists() else float("nan")
+    return results, shown
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="256M,1G,4G", help="CSV sizes (rows set the others)")
@@ -251,6 +280,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pandas-max", default="1G", help="largest CSV size pandas runs on")
     parser.add_argument("--work", type=Path, default=WORK, help="data directory")
     parser.add_argument("--json", type=Path, help="also write every run to this file")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="source:contender pairs not to run, e.g. jsonl:polars (Polars' JSON Lines reader "
+        "with its defaults needs about 7x the input in memory)",
+    )
+    parser.add_argument("--from-log", type=Path, nargs="+", help="print the table of these logs")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -258,6 +294,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(run_child(args.child, args.input, args.out)))
         return
+    if args.from_log:
+        results, shown = from_logs(args.from_log, args.work)
+        print("\n".join(table(results, shown)))
+        return
+    skip = {tuple(pair.split(":", 1)) for pair in args.skip.split(",") if ":" in pair}
     sizes = ["16M"] if args.quick else args.sizes.split(",")
     repeat = 1 if args.quick else args.repeat
     wanted = [m for m in args.methods.split(",") if m]
@@ -272,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         for fmt in args.sources.split(","):
             source = csv if fmt == "csv" else derive(csv, fmt)
             methods = [m for m in wanted if m in BASE or (fmt == "csv" and m in CSV_EXTRA)]
+            methods = [m for m in methods if (fmt, m) not in skip]
             if parse_size(size) > parse_size(args.pandas_max):
                 methods = [m for m in methods if m != "pandas"]
             if "duckdb" in methods:

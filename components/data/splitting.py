@@ -2,10 +2,11 @@
 
 The engine is Polars' streaming engine: the source is scanned once (CSV / JSON Lines parsing,
 Parquet decoding and the output encoders run on every core, morsel by morsel, so memory stays
-flat whatever the input size), three sinks write the splits and one small aggregate counts
-rows and observes the target column on the same pass. A row's split is vtp's own hash of its
-position in the source, or of its key value (`split_hash`), never Polars' hash, whose values
-change between versions. Rows whose target is missing go to no split; they are counted.
+flat whatever the input size) into one sink partitioned by split id; two pass-through
+callbacks count the rows of each split and observe the target column batch by batch. A row's
+split is vtp's own hash of its position in the source, or of its key value (`split_hash`),
+never Polars' hash, whose values change between versions. Rows whose target is missing go to
+no split; they are counted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from vtp.components.data.split_hash import SPLITS, key_hash_expr, split_id_expr
 from vtp.components.data.target import (
     FLOAT,
     ClassTracker,
+    SplitCounter,
     TargetSummary,
     TaskDecision,
     decide_task,
@@ -50,6 +53,8 @@ PARQUET_COMPRESSION = "lz4"
 _FRACTION_TOLERANCE = 1e-6
 engine.configure()
 _ROW, _SPLIT = "__vtp_row__", "__vtp_split__"
+#: The split id of a row whose target is missing (it goes to no split).
+MISSING = 3
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,7 @@ def split_dataset(
         else:
             found = list_sources(source)
             fmt = resolve_format(found, file_format)
+            engine.configure(fmt)
             files = fetch_to_disk(found, scratch)
             source_format, names = fmt, [f.name for f in found]
         job = _SplitJob(
@@ -317,35 +323,36 @@ class _SplitJob:
         import polars as pl
 
         for out in self.outs:
-            shutil.rmtree(out, ignore_errors=True)
-            os.makedirs(out)
+            _empty_dir(out)
         source = self._scan(infer_rows)
         schema = self._schema(source, infer_rows)
         target = self.target_column
         frame = source.with_row_index(_ROW)
-        if target and kind_of(schema[target]) == FLOAT:
-            frame = frame.with_columns(pl.col(target).fill_nan(None))
-        frame = frame.with_columns(self._split_expr(schema).alias(_SPLIT))
-        present = pl.col(target).is_not_null() if target else pl.lit(True)
-        tracker = ClassTracker() if target else None
-        columns = list(schema)
-        sinks = []
-        for k, out in enumerate(self.outs):
-            part = frame.filter((pl.col(_SPLIT) == k) & present).select(columns)
-            sinks.append(self._sink(part, out, shards.PREFIXES[SPLITS[k]]))
-        stats = [pl.len().alias("rows")]
-        stats += [((pl.col(_SPLIT) == k) & present).sum().alias(f"split{k}") for k in range(3)]
+        split = self._split_expr(schema)
+        tracker = None
         if target:
-            stats.append(tracker.expr(target).alias("missing"))
+            value = pl.col(target)
             if kind_of(schema[target]) == FLOAT:
-                whole = (pl.col(target) == pl.col(target).round()).all(ignore_nulls=True)
-                stats.append(whole.alias("whole"))
-        sinks.append(frame.select(stats))
+                value = value.fill_nan(None)
+            tracker = ClassTracker(floats=kind_of(schema[target]) == FLOAT)
+            frame = frame.with_columns(
+                value.map_batches(tracker.observe, return_dtype=schema[target], is_elementwise=True)
+            )
+            split = (
+                pl.when(pl.col(target).is_null()).then(pl.lit(MISSING, pl.UInt8)).otherwise(split)
+            )
+        counter = SplitCounter()
+        frame = frame.with_columns(
+            split.map_batches(counter.observe, return_dtype=pl.UInt8, is_elementwise=True).alias(
+                _SPLIT
+            )
+        )
+        rows = frame.filter(pl.col(_SPLIT) != MISSING).select([*schema, _SPLIT])
         try:
-            result = pl.collect_all(sinks, engine="streaming")[-1].row(0, named=True)
+            self._sink(rows).collect(engine="streaming")
         except pl.exceptions.PolarsError as exc:
             raise self._read_error(exc, infer_rows) from None
-        if result["rows"] == 0:
+        if counter.rows == 0:
             raise DataError(
                 f"source has no data rows: read {len(self.files)} file(s) ("
                 + ", ".join(f.name for f in self.files[:5])
@@ -361,16 +368,16 @@ class _SplitJob:
                 names = [shards.shard_name(prefix, 0, 1, self.data_format)]
                 _write_frame(empty, os.path.join(out, names[0]), self.data_format)
             written[SPLITS[k]] = names
-        counts = {"rows": result["rows"], "splits": [result[f"split{k}"] for k in range(3)]}
+        counts = {"rows": counter.rows, "splits": counter.counts[:3]}
         summary = None
         if target:
             summary = TargetSummary(
                 column=target,
                 kind=kind_of(schema[target]),
-                present_rows=result["rows"] - result["missing"],
-                missing_rows=result["missing"],
+                present_rows=counter.rows - counter.counts[MISSING],
+                missing_rows=counter.counts[MISSING],
                 classes=tracker.classes(),
-                whole_numbers=bool(result.get("whole", True)),
+                whole_numbers=tracker.whole,
             )
         return counts, summary, _schema_names(schema), written
 
@@ -420,17 +427,26 @@ class _SplitJob:
                 ) from None
         return split_id_expr(x, self.seed, self.fractions)
 
-    def _sink(self, frame: pl.LazyFrame, out: str, prefix: str) -> pl.LazyFrame:
+    def _sink(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """One sink for the three splits, partitioned by the split id: each split's shards go
+        to its own directory. (One sink, not three filtered ones: three consumers of a source
+        with a row index make Polars buffer rows, and memory grows with the input.)"""
         import polars as pl
 
         fmt = self.data_format
 
         def path(args: Any) -> str:
-            return os.path.join(out, shards.partial_name(prefix, args.index_in_partition, fmt))
+            k = int(args.partition_keys[_SPLIT][0])
+            prefix = shards.PREFIXES[SPLITS[k]]
+            return os.path.join(
+                self.outs[k], shards.partial_name(prefix, args.index_in_partition, fmt)
+            )
 
         target = pl.PartitionBy(
-            out,
+            os.path.commonpath([os.path.abspath(o) for o in self.outs]),
             file_path_provider=path,
+            key=_SPLIT,
+            include_key=False,
             approximate_bytes_per_file=self.shard_bytes,
             max_rows_per_file=self.shard_rows,
         )
@@ -458,6 +474,17 @@ _TYPE_ERRORS = ("could not parse", "cannot parse", "schema", "extra field", "con
 
 class _TypesChanged(Exception):
     """Types inferred from the first rows do not fit later rows (internal signal)."""
+
+
+def _empty_dir(path: str) -> None:
+    """`path` as an empty directory (a failed first attempt may still be closing its files)."""
+    for _ in range(50):
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, exist_ok=True)
+        if not os.listdir(path):
+            return
+        time.sleep(0.1)
+    raise DataError(f"cannot empty the output directory {path!r}")
 
 
 def _write_frame(frame: pl.DataFrame, path: str, data_format: str) -> None:

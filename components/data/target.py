@@ -53,37 +53,56 @@ def kind_of(dtype: pl.DataType) -> str:
 
 @dataclass
 class ClassTracker:
-    """Collects the distinct values of a column batch by batch, up to `limit` + 1 of them
-    (past that only the fact that there are more is kept): memory stays bounded."""
+    """Observes the target column batch by batch: its distinct values, up to `limit` + 1 of
+    them (past that only the fact that there are more is kept, so memory stays bounded), and
+    for floats whether every value is a whole number. Polars calls `observe` from its worker
+    threads; the lock keeps the updates whole."""
 
     limit: int = MAX_CLASSES
+    floats: bool = False
     values: set = field(default_factory=set)
     overflow: bool = False
+    whole: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def observe(self, batch: pl.Series) -> pl.Series:
-        """Records `batch`'s values; returns its null mask (for counting missing targets)."""
-        if not self.overflow:
-            distinct = batch.drop_nulls().unique().to_list()
-            with self._lock:
+        """Records `batch`'s values; returns the batch unchanged."""
+        present = batch.drop_nulls()
+        whole = not self.floats or bool((present == present.round()).all())
+        distinct = None if self.overflow else present.unique().to_list()
+        with self._lock:
+            self.whole = self.whole and whole
+            if distinct is not None and not self.overflow:
                 self.values.update(distinct)
                 if len(self.values) > self.limit:
                     self.overflow = True
                     self.values = set()
-        return batch.is_null()
-
-    def expr(self, column: str) -> pl.Expr:
-        """The number of missing values of `column`, observing its values on the way."""
-        import polars as pl
-
-        observed = pl.col(column).map_batches(
-            self.observe, return_dtype=pl.Boolean, is_elementwise=True
-        )
-        return observed.sum()
+        return batch
 
     def classes(self) -> list[Any] | None:
         """The distinct values, sorted; None when there were more than `limit`."""
         return None if self.overflow else sorted(self.values)
+
+
+@dataclass
+class SplitCounter:
+    """Counts rows by split id (0 train, 1 validation, 2 test, 3 missing target) as the
+    batches stream past."""
+
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts)
+
+    def observe(self, batch: pl.Series) -> pl.Series:
+        """Adds `batch`'s split ids to the counts; returns the batch unchanged."""
+        found = batch.value_counts()
+        with self._lock:
+            for split, count in found.iter_rows():
+                self.counts[int(split)] += int(count)
+        return batch
 
 
 @dataclass(frozen=True)
