@@ -188,7 +188,7 @@ def run_child(method: str, source: Path, out: Path) -> dict:
     return {"rows": rows, "seconds": seconds, "cpu": cpu}
 
 
-def measure(method: str, source: Path, out: Path) -> dict:
+def measure(method: str, source: Path, out: Path) -> dict | None:
     """Run `method` in a fresh subprocess: work time, process time, peak RSS."""
     cmd = [sys.executable, __file__, "--child", method, "--input", str(source), "--out", str(out)]
     shutil.rmtree(out, ignore_errors=True)
@@ -197,8 +197,11 @@ def measure(method: str, source: Path, out: Path) -> dict:
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{method} on {source.name} failed")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:  # e.g. killed for memory: recorded, and the other contenders go on
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"{method} on {source.name} failed with exit code {code}", file=sys.stderr)
+        return None
     result = json.loads(stdout.decode().strip().splitlines()[-1])
     out_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
@@ -223,7 +226,8 @@ def table(results: dict, sizes: dict) -> list[str]:
         " | CPU s | peak RSS MB | output MB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (fmt, size), runs in results.items():
+    for (fmt, size), all_runs in results.items():
+        runs = {m: rs for m, rs in all_runs.items() if rs}
         med = {
             m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "wall", "cpu")}
             for m, rs in runs.items()
@@ -330,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
                     if method == "pandas" and i > 0:
                         continue  # minutes and GBs a run: once is enough to place it
                     result = measure(method, source, args.work / "out" / method)
+                    if result is None:
+                        continue
                     runs[method].append(result)
                     print(f"{fmt} {size} {method} run {i + 1}: {json.dumps(result)}",
                           file=sys.stderr)  # fmt: skip
