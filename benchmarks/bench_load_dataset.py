@@ -116,6 +116,24 @@ def derive(csv: Path, fmt: str) -> Path:
     return out
 
 
+def prepare(csv: Path, size: int, fmt: str) -> Path:
+    """The data file of `fmt`, made in a subprocess when missing.
+
+    Not in this process: Linux reports a child's peak RSS as at least this process's own
+    peak (the high-water mark survives fork and exec), so this process must stay small.
+    """
+    target = csv if fmt == "csv" else csv.with_suffix(".parquet" if fmt == "parquet" else ".jsonl")
+    if not target.exists():
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, __file__, "--make", fmt, "--input", str(csv), "--size", str(size)],
+            check=True,
+            cwd=REPO,
+        )
+        print(f"made {target} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return target
+
+
 def run_child(method: str, source: Path, out: Path) -> dict:
     """Run one contender in this process (the child side): rows, work seconds, CPU seconds.
 
@@ -294,7 +312,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--make", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.make:
+        if not args.input.exists():
+            generate_csv(args.input, args.size)
+        if args.make != "csv":
+            derive(args.input, args.make)
+        return
     if args.child:
         print(json.dumps(run_child(args.child, args.input, args.out)))
         return
@@ -310,12 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     shown: dict = {}
     for size in sizes:
         csv = args.work / f"data-{size.upper()}.csv"
-        if not csv.exists():
-            t0 = time.perf_counter()
-            generate_csv(csv, parse_size(size))
-            print(f"generated {csv} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         for fmt in args.sources.split(","):
-            source = csv if fmt == "csv" else derive(csv, fmt)
+            source = prepare(csv, parse_size(size), fmt)
             methods = [m for m in wanted if m in BASE or (fmt == "csv" and m in CSV_EXTRA)]
             methods = [m for m in methods if (fmt, m) not in skip]
             if parse_size(size) > parse_size(args.pandas_max):
