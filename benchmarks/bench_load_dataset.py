@@ -10,6 +10,8 @@ position) and writes three Parquet outputs:
   vtp         split_dataset(..., data_format="parquet"): vtp's hash, Polars' streaming engine
   polars      scan -> filter on `pl.col("id").hash(seed) % 10` -> three sink_parquet in one
               `pl.collect_all` (Polars' streaming hash split, its own unstable hash)
+  polars_pk   the same hash as a split column -> one sink_parquet partitioned by it
+              (`pl.PartitionBy(key=...)`): the form vtp's split takes, with Polars' hash
   duckdb      COPY (SELECT *, hash(id) % 10 ...) TO dir (FORMAT parquet, PARTITION_BY split)
   pandas      read_* + sklearn train_test_split twice + DataFrame.to_parquet (in memory; run
               only up to --pandas-max)
@@ -42,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "benchmarks" / ".work"
 SOURCES = ("csv", "parquet", "jsonl")
-BASE = ("vtp", "polars", "duckdb", "pandas")
+BASE = ("vtp", "polars", "polars_pk", "duckdb", "pandas")
 CSV_EXTRA = ("vtp_csv", "polars_csv", "vtp_key")
 SEED = 42
 
@@ -166,6 +168,19 @@ def run_child(method: str, source: Path, out: Path) -> dict:
             data_format="csv" if method == "vtp_csv" else "parquet",
         )
         rows = summary.total_rows
+    elif method == "polars_pk":
+        scan = {"csv": pl.scan_csv, "parquet": pl.scan_parquet, "jsonl": pl.scan_ndjson}[fmt]
+        split = (
+            pl.when(pl.col("id").hash(SEED) % 10 < 8)
+            .then(pl.lit(0, pl.UInt8))
+            .when(pl.col("id").hash(SEED) % 10 == 8)
+            .then(pl.lit(1, pl.UInt8))
+            .otherwise(pl.lit(2, pl.UInt8))
+        )
+        scan(source).with_columns(split.alias("split")).sink_parquet(
+            pl.PartitionBy(out, key="split", include_key=False)
+        )
+        rows = None
     elif method.startswith("polars"):
         scan = {"csv": pl.scan_csv, "parquet": pl.scan_parquet, "jsonl": pl.scan_ndjson}[fmt]
         frame = scan(source)
