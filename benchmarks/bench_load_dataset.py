@@ -265,7 +265,7 @@ def table(results: dict, sizes: dict) -> list[str]:
             m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "wall", "cpu")}
             for m, rs in runs.items()
         }
-        base = med.get("polars")
+        base = med.get("polars") or med.get("polars_pk")  # the Polars contender of the run
         for method, rs in runs.items():
             m = med[method]
             ref = med.get("polars_csv") if method.endswith("_csv") else base
