@@ -87,6 +87,7 @@ PROBLEMS: dict[str, tuple[list, Callable[[dict], float], float]] = {
 CONTENDERS = {
     "vtp (ALGORITHM_UNSPECIFIED)": "ALGORITHM_UNSPECIFIED",
     "Optuna TPE, defaults": "tpe",
+    "Optuna TPE, multivariate, 3 startup trials": "tpe-multivariate",
     "random (RANDOM_SEARCH)": "RANDOM_SEARCH",
 }
 
@@ -94,6 +95,10 @@ CONTENDERS = {
 def _sampler(kind: str, study: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
+    if kind == "tpe-multivariate":  # the library's model-based option from the first trials
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, n_startup_trials=3
+        )
     return sampler_for(study, seed)
 
 
@@ -104,7 +109,7 @@ def regrets(trials: int, checkpoints: tuple[int, ...], seeds: int) -> dict:
     for name, (parameters, objective, optimum) in PROBLEMS.items():
         out[name] = {c: {k: [] for k in checkpoints} for c in CONTENDERS}
         for contender, kind in CONTENDERS.items():
-            algorithm = kind if kind != "tpe" else "ALGORITHM_UNSPECIFIED"
+            algorithm = "ALGORITHM_UNSPECIFIED" if kind.startswith("tpe") else kind
             spec = StudySpec(LOSS, parameters, algorithm=algorithm)
             for seed in range(seeds):
                 study = optuna.create_study(sampler=_sampler(kind, spec, seed))
