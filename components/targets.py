@@ -1,8 +1,8 @@
-"""The two targets a pipeline is built for: Vertex AI, and its local twin.
+"""The ops vtp's pipelines use for Vertex resources, by name.
 
-Both are namespaces of ops with identical names and signatures (a contract test holds them
-equal), so a pipeline factory `build(target)` compiles for one exactly when it compiles for
-the other. Ops are imported on first use.
+The pipelines are written once, for Vertex AI; `vtp run --local` runs their compiled YAML with
+vtp's local orchestrator, which runs GCPC's launchers on local twins of Vertex
+(docs/architecture.md). Ops are imported on first use.
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ class Target:
     name: str
     ops: dict[str, str] = field(repr=False)
 
-    @property
-    def is_local(self) -> bool:
-        return self.name == "local"
-
     def __getattr__(self, op: str):
         ops = object.__getattribute__(self, "ops")
         if op not in ops:
@@ -34,14 +30,11 @@ class Target:
 
     @property
     def custom_job_from_component(self):
-        """GCPC's `create_custom_training_job_from_component` for this target, its options
-        checked at build time (`components.custom_jobs`). A factory of ops, not an op, so it
-        stays out of `ops` and the interface contract."""
-        from vtp.components import custom_jobs
+        """GCPC's `create_custom_training_job_from_component`, its options checked at build time
+        (`components.custom_jobs`). A factory of ops, not an op."""
+        from vtp.components.custom_jobs import custom_job_from_component
 
-        if self.is_local:
-            return custom_jobs.LOCAL_CUSTOM_JOB_FROM_COMPONENT
-        return custom_jobs.VERTEX_CUSTOM_JOB_FROM_COMPONENT
+        return custom_job_from_component
 
 
 VERTEX = Target(
@@ -56,15 +49,4 @@ VERTEX = Target(
     },
 )
 
-LOCAL = Target(
-    "local",
-    {
-        "ChampionLookupOp": "vtp.local.twins.champion_lookup:champion_lookup",
-        "CustomTrainingJobOp": "vtp.local.twins.custom_job:custom_training_job",
-        "GetTrialsOp": "vtp.local.twins.get_trials:get_trials",
-        "HyperparameterTuningJobRunOp": "vtp.local.twins.tuning_job:hyperparameter_tuning_job",
-        "ModelUploadOp": "vtp.local.twins.model_upload:model_upload",
-    },
-)
-
-TARGETS = {t.name: t for t in (VERTEX, LOCAL)}
+TARGETS = {VERTEX.name: VERTEX}

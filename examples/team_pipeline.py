@@ -1,10 +1,13 @@
 """Another team's pipeline built on vtp: train with vtp's pipeline, then score and document.
 
 It imports vtp both ways: the training pipeline and the champion lookup as Python factories
-(`from pipelines import training`, `target.ChampionLookupOp`), `load_dataset`, `champion_model`
-and `evaluate_model` as compiled YAML (`compiled/components/*.yaml`). Two steps are the team's
-own: batch scoring, which runs as a Vertex custom job on a GPU machine through
-`target.custom_job_from_component`, and a model card written from the evaluation metrics.
+(`from vtp.pipelines import training`, `VERTEX.ChampionLookupOp`), `load_dataset`,
+`champion_model` and `evaluate_model` as compiled YAML (`compiled/components/*.yaml`). Two steps
+are the team's own: batch scoring, which runs as a Vertex custom job on a GPU machine through
+`custom_job_from_component`, and a model card written from the evaluation metrics.
+
+It is written once, for Vertex AI; `run` compiles it and runs the compiled YAML with vtp's local
+orchestrator, exactly as `vtp run team.yaml --local` would.
 
 Steps:
     1. `training` (vtp's whole pipeline, nested): train, evaluate, register past the threshold.
@@ -16,8 +19,8 @@ Steps:
     6. `score_rows` (the team's, as a custom job on g2-standard-8 + NVIDIA_L4): predictions.
     7. `model_card` (the team's): a Markdown card from the metrics and predictions.
 
-    python examples/team_pipeline.py compile team.yaml        # VERTEX variant
-    python examples/team_pipeline.py run --home /tmp/team     # LOCAL variant, through kfp.local
+    python examples/team_pipeline.py compile team.yaml        # for Vertex AI
+    python examples/team_pipeline.py run --home /tmp/team     # its YAML, run locally
 """
 
 import argparse
@@ -28,7 +31,7 @@ from kfp import components, dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Output
 
 from vtp import defaults as config
-from vtp.components.targets import LOCAL, VERTEX, Target
+from vtp.components.targets import VERTEX
 from vtp.home import LocalHome
 from vtp.pipelines import training
 from vtp.shipped import SAMPLE_DATA_SOURCE
@@ -113,9 +116,10 @@ def vtp_component(name: str, source: str | Path = COMPILED_COMPONENTS):
     return components.load_component_from_file(str(Path(source) / f"{name}.yaml"))
 
 
-def build(target: Target, components_source: str | Path = COMPILED_COMPONENTS):
-    """The team's pipeline for `target` (VERTEX or LOCAL); vtp's compiled components come from
-    `components_source`, a directory or a URL."""
+def build(components_source: str | Path = COMPILED_COMPONENTS):
+    """The team's pipeline; vtp's compiled components come from `components_source`, a
+    directory or a URL."""
+    target = VERTEX
     train_and_register = training.build(target)
     load_dataset = vtp_component("load_dataset", components_source)
     champion_model = vtp_component("champion_model", components_source)
@@ -183,17 +187,24 @@ def build(target: Target, components_source: str | Path = COMPILED_COMPONENTS):
     return team_model_card
 
 
-def run_local(home: LocalHome, **params):
-    """Runs the LOCAL variant as `vtp run --local` runs vtp's own pipelines (progress, run
-    record under `home`, summary); returns the run record, raises RunFailed on failure."""
-    from vtp.local.run import run_pipeline_function
+def compile_to(path: Path) -> Path:
+    """Compiles the pipeline for Vertex AI to `path`."""
+    from kfp import compiler
 
-    return run_pipeline_function(build(LOCAL), "team-pipeline", params, home=home)
+    compiler.Compiler().compile(build(), str(path))
+    return path
+
+
+def run_local(home: LocalHome, **params):
+    """Compiles the pipeline and runs its YAML as `vtp run team.yaml --local` does (progress,
+    run record under `home`); returns the run record, raises RunFailed on failure."""
+    from vtp.local.run import run_pipeline
+
+    path = compile_to(home.root / "team-pipeline.yaml")
+    return run_pipeline(path, params, home=home, label="team-pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kfp import compiler
-
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -202,21 +213,23 @@ def main(argv: list[str] | None = None) -> int:
         "  python examples/team_pipeline.py run --home /tmp/team --project my-project",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    compile_cmd = sub.add_parser("compile", help="compile the VERTEX variant to YAML")
+    compile_cmd = sub.add_parser("compile", help="compile for Vertex AI to YAML")
     compile_cmd.add_argument("out", type=Path)
-    run_cmd = sub.add_parser("run", help="run the LOCAL variant through kfp.local")
+    run_cmd = sub.add_parser("run", help="compile, then run the YAML locally")
     run_cmd.add_argument("--home", default=None, help="local state (default ./.vtp)")
     run_cmd.add_argument("--project", default=config.LOCAL_PROJECT)
     args = parser.parse_args(argv)
     if args.command == "compile":
-        compiler.Compiler().compile(build(VERTEX), str(args.out))
+        compile_to(args.out)
         print(f"wrote {args.out}")
     else:
         from vtp.cli.summary import summarize
         from vtp.local.run import RunFailed
 
+        home = LocalHome.resolve(args.home)
+        home.create()
         try:
-            record = run_local(LocalHome.resolve(args.home), project=args.project)
+            record = run_local(home, project=args.project)
         except RunFailed as err:
             print(f"run failed: {err}", file=sys.stderr)
             return 1

@@ -1,6 +1,8 @@
-"""Champion lookup (local registry twin and Vertex API path), challenger decision, aliases.
+"""Champion lookup (in a local run: the local registry; on Vertex: the Model Registry API),
+challenger decision, aliases.
 
-The local lookup runs against a real SQLite registry under `VTP_HOME`. Vertex cannot be
+The local lookup runs against a real SQLite registry under `VTP_HOME` (with `VTP_GCS_ROOT`
+set, as the local orchestrator sets both for every step). Vertex cannot be
 reached from tests, so the Vertex path runs the real `ModelServiceClient` (REST transport)
 against the loopback Vertex AI stand-in (`tests/standins/vertex_api.py`), seeded with model
 versions; what it proves is the request building and response handling.
@@ -16,6 +18,7 @@ from google_cloud_pipeline_components.types.artifact_types import (
     VertexModel,
 )
 from standins.vertex_api import VertexStandIn
+from support.launchers import upload_args, uploaded_model
 
 from vtp.components.models import champion_vertex
 from vtp.components.models.challenger_decision import challenger_decision, decision_aliases
@@ -32,8 +35,7 @@ from vtp.components.models.vertex_models import (
 )
 from vtp.errors import RegistryError, SpecError
 from vtp.local.registry import default_registry
-from vtp.local.twins import champion_lookup as twin
-from vtp.local.twins.model_upload import model_upload
+from vtp.local.twins.model_upload_runtime import upload_from_launcher
 
 PROJECT, LOCATION = "local-project", "us-central1"
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
@@ -51,9 +53,16 @@ def _upload(home, name="clf", parent=None, aliases=(), default=True, uri="gs://b
     )
 
 
+@pytest.fixture
+def home(home, monkeypatch):
+    """A vtp home, with the environment a step of a local run sees."""
+    monkeypatch.setenv("VTP_GCS_ROOT", str(home / "gcs"))
+    return home
+
+
 def _lookup(tmp_path, name="clf", alias="default", project=PROJECT):
     artifact = VertexModel(name="champion", uri=str(tmp_path / "champion"), metadata={})
-    found = twin.champion_lookup.python_func(
+    found = champion_vertex.champion_lookup.python_func(
         project=project,
         location=LOCATION,
         model_display_name=name,
@@ -129,21 +138,13 @@ def test_lookup_inputs_are_checked(field, kwargs):
         check_lookup(**args)
 
 
-def test_both_lookups_share_one_interface():
-    """The same signature on both targets, with a single `Output` string next to the
-    artifact (kfp.local resolves `dsl.If(task.outputs["Output"] == "found")`)."""
-
-    def interface(component):
-        spec = component.component_spec
-        return (
-            {k: (v.type, v.default) for k, v in spec.inputs.items()},
-            {k: v.type for k, v in spec.outputs.items()},
-        )
-
-    local = interface(twin.champion_lookup)
-    assert local == interface(champion_vertex.champion_lookup)
-    assert local[1] == {"champion": "google.VertexModel@0.0.1", "Output": "String"}
-    assert local[0]["alias"] == ("String", "default")
+def test_the_lookup_has_a_single_output_string_next_to_the_artifact():
+    spec = champion_vertex.champion_lookup.component_spec
+    assert {k: v.type for k, v in spec.outputs.items()} == {
+        "champion": "google.VertexModel@0.0.1",
+        "Output": "String",
+    }
+    assert (spec.inputs["alias"].type, spec.inputs["alias"].default) == ("String", "default")
 
 
 # --- the champion, uploaded upon and measured again ---------------------------------------------
@@ -161,20 +162,19 @@ def test_found_champion_is_a_parent_model_and_a_model_to_evaluate(home, tmp_path
         challenger_value=0.97, champion_value=0.95, champion_found=found
     )
     aliases = decision_aliases.python_func(decision=decision)
-    challenger = UnmanagedContainerModel(
-        name="challenger", uri="gs://b/m2", metadata={"containerSpec": {"imageUri": IMAGE}}
+    work = tmp_path / "upload"
+    upload_from_launcher(
+        **upload_args(
+            work,
+            display_name="clf",
+            model_uri="gs://b/m2",
+            container_spec={"imageUri": IMAGE},
+            parent_model_name=champion.metadata["resourceName"],
+            version_aliases=aliases,
+        )
     )
-    uploaded = VertexModel(name="model", uri=str(tmp_path / "up"), metadata={})
-    model_upload.python_func(
-        display_name="clf",
-        gcp_resources=str(tmp_path / "gcp_resources"),
-        model=uploaded,
-        parent_model=champion,
-        unmanaged_container_model=challenger,
-        version_aliases=aliases,
-        project=PROJECT,
-    )
-    assert uploaded.metadata["resourceName"] == f"{first.model_resource_name}@2"
+    uploaded = uploaded_model(work)
+    assert uploaded["metadata"]["resourceName"] == f"{first.model_resource_name}@2"
     versions = default_registry(home).list_versions(first.model_resource_name)
     assert [set(v.version_aliases) for v in versions] == [set(), {"champion", "default"}]
 
@@ -186,14 +186,17 @@ def test_champion_model_needs_a_found_champion(tmp_path):
         champion_model.python_func(champion=empty, model=model)
 
 
-@pytest.mark.slow  # a kfp.local run
-@pytest.mark.filterwarnings("ignore:You may be attemping to run a task that uses custom")
-def test_condition_on_the_lookup_runs_under_kfp_local(home, tmp_path, capfd):
-    from kfp import dsl, local
+@pytest.mark.slow  # a local run of a compiled pipeline
+def test_condition_on_the_lookup_runs_locally(home, tmp_path):
+    from kfp import dsl
+    from support.pipelines import compile_pipeline
 
-    @dsl.pipeline
+    from vtp.home import LocalHome
+    from vtp.local.run import run_pipeline
+
+    @dsl.pipeline(name="lookup")
     def pipeline(display_name: str):
-        lookup = twin.champion_lookup(
+        lookup = champion_vertex.champion_lookup(
             project=PROJECT, location=LOCATION, model_display_name=display_name
         )
         with dsl.If(lookup.outputs["Output"] == "found"):
@@ -202,11 +205,12 @@ def test_condition_on_the_lookup_runs_under_kfp_local(home, tmp_path, capfd):
             decision_aliases(decision="challenger")
 
     _upload(home, uri="gs://b/seen")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "r"))
-    pipeline(display_name="clf")
-    assert "champion model files: gs://b/seen" in capfd.readouterr().out
-    pipeline(display_name="nothing")
-    assert "challenger wins: the challenger is uploaded with aliases" in capfd.readouterr().out
+    path = compile_pipeline(pipeline, tmp_path)
+    found = run_pipeline(path, {"display_name": "clf"}, home=LocalHome(home), out=None)
+    assert found.tasks["champion-model"].outputs["model"]["uri"] == "gs://b/seen"
+    none = run_pipeline(path, {"display_name": "nothing"}, home=LocalHome(home), out=None)
+    assert none.tasks["decision-aliases"].outputs["Output"] == ["default", "champion"]
+    assert none.tasks["condition-2"].state == "SKIPPED"  # the If; the Else ran
 
 
 # --- Vertex: request building and the API path --------------------------------------------------

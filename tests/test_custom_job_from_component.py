@@ -1,31 +1,31 @@
-"""Any component as a custom job step: GCPC's wrapper on VERTEX, the component itself on LOCAL.
+"""Any component as a custom job step: GCPC's wrapper, its options checked when the pipeline
+is defined, and the compiled step run locally on the custom-job twin.
 
-Real parts only: GCPC's own `create_custom_training_job_from_component`, the KFP compiler,
-kfp.local running the LOCAL variant as a subprocess.
+Real parts only: GCPC's own `create_custom_training_job_from_component`, the KFP compiler, the
+local orchestrator running GCPC's custom job launcher task on the twin, which runs the wrapped
+component as the job's replica (with the executor input GCPC puts in the payload).
 """
 
 import inspect
 import json
 import types
 import typing
-import warnings
 
 import pytest
 import yaml
 from google_cloud_pipeline_components.v1.custom_job import (
     create_custom_training_job_from_component,
 )
-from kfp import compiler, dsl, local
+from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Output
 
-from vtp.components.custom_jobs import LocalRunNotice, local_step
 from vtp.components.specs import CustomJobSpec, parse_worker_pool_specs
-from vtp.components.targets import LOCAL, VERTEX
+from vtp.components.targets import VERTEX
 from vtp.errors import SpecError
 from vtp.gcs import GCS_ROOT_ENV
 from vtp.home import HOME_ENV, LocalHome
 
-TARGETS = [VERTEX, LOCAL]
+TARGETS = [VERTEX]
 IMAGE = "python:3.11"
 
 
@@ -131,19 +131,13 @@ def _interface(component) -> dict:
     }
 
 
-def test_local_variant_has_the_vertex_interface_and_no_placeholder_defaults():
+def test_the_step_has_the_wrapped_components_interface_and_the_jobs():
     vertex = VERTEX.custom_job_from_component(collect, machine_type="n1-highmem-2")
-    local_op = LOCAL.custom_job_from_component(collect, machine_type="n1-highmem-2")
-    assert _interface(local_op) == _interface(vertex)
     assert {"project", "location", "worker_pool_specs", "value"} <= set(
         _interface(vertex)["inputs"]
     )
     assert "gcp_resources" in _interface(vertex)["outputs"]
-    assert local_op.component_spec.name == vertex.component_spec.name == "collect"
-    defaults = local_op.pipeline_spec.root.input_definitions.parameters
-    text = json.dumps({n: str(s.default_value) for n, s in defaults.items()})
-    assert "{{$." not in text  # kfp.local resolves no such default (`{{$}}` it leaves alone)
-    assert defaults["project"].default_value.string_value == "local-project"
+    assert vertex.component_spec.name == "collect"
 
 
 def test_vertex_variant_compiles_with_the_payload_in_worker_pool_specs(tmp_path):
@@ -231,113 +225,33 @@ def test_a_pipeline_is_not_a_component_to_wrap(target):
     assert err.value.field == "component_spec"
 
 
-def test_container_components_run_as_custom_jobs_on_vertex_only():
+def test_container_components_run_as_custom_jobs():
     assert "gcp_resources" in _interface(VERTEX.custom_job_from_component(echo))["outputs"]
-    with pytest.raises(SpecError, match="lightweight Python component") as err:
-        LOCAL.custom_job_from_component(echo)
-    assert err.value.field == "component_spec" and err.value.value == "echo"
-
-
-def test_local_notice_is_given_once_and_only_when_the_job_asks_for_more():
-    options = {"replica_count": 2, "display_name": "notice-once"}
-    with pytest.warns(LocalRunNotice, match="'notice-once' asks Vertex for 2 replicas"):
-        LOCAL.custom_job_from_component(scale, **options)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        LOCAL.custom_job_from_component(scale, **options)  # the same notice: not repeated
-        LOCAL.custom_job_from_component(scale, machine_type="n1-highmem-8")  # nothing to say
-        VERTEX.custom_job_from_component(
-            scale, accelerator_type="NVIDIA_L4", machine_type="g2-standard-4"
-        )
-
-
-def _executor_input(pools, out_file, **parameters):
-    return json.dumps(
-        {
-            "inputs": {"parameterValues": {"worker_pool_specs": pools, **parameters}},
-            "outputs": {"parameters": {"gcp_resources": {"outputFile": str(out_file)}}},
-        }
-    )
-
-
-POOL = {
-    "machine_spec": {"machine_type": "n1-standard-4"},
-    "replica_count": 1.0,
-    "container_spec": {"image_uri": IMAGE, "env": [{"name": "MY_FLAG", "value": "gs://b/x"}]},
-}
-
-
-def test_local_step_prepares_the_primary_replica_environment(tmp_path, capsys):
-    gpu_pool = {**POOL, "machine_spec": {**POOL["machine_spec"], "accelerator_type": "NVIDIA_L4"}}
-    gpu_pool["machine_spec"]["accelerator_count"] = 1
-    out = tmp_path / "task" / "gcp_resources"
-    command = [
-        "sh",
-        "--executor_input",
-        _executor_input(
-            [gpu_pool, {**POOL, "replica_count": 2}],
-            out,
-            display_name="trainer",
-            base_output_directory="gs://b/base",
-        ),
-    ]
-    environ = {"VTP_GCS_ROOT": str(tmp_path / "gcs"), "CUDA_VISIBLE_DEVICES": "0", "AIP_X": "old"}
-    env = local_step.prepare(command, environ)
-    assert json.loads(out.read_text()) == {"resources": []}
-    notice = capsys.readouterr().out
-    assert "'trainer' asks Vertex for 3 replicas with NVIDIA_L4 x 1 per replica" in notice
-    assert env["MY_FLAG"] == f"{tmp_path}/gcs/b/x"
-    assert env["AIP_MODEL_DIR"] == f"{tmp_path}/gcs/b/base/model/"
-    assert (tmp_path / "gcs/b/base/model").is_dir()
-    assert env["CUDA_VISIBLE_DEVICES"] == "0"  # the primary pool asks for a GPU: passed through
-    assert "AIP_X" not in env and "TF_CONFIG" not in env
-    cluster = json.loads(env["CLUSTER_SPEC"])
-    assert list(cluster["cluster"]) == ["workerpool0"] and cluster["task"]["index"] == 0
-    assert cluster["job"]["worker_pool_specs"][1]["replica_count"] == 2
-
-
-def test_local_step_hides_gpus_from_a_cpu_pool_and_says_nothing(tmp_path, capsys):
-    command = ["sh", "--executor_input", _executor_input([POOL], tmp_path / "gcp")]
-    env = local_step.prepare(
-        command, {"CUDA_VISIBLE_DEVICES": "0", "VTP_GCS_ROOT": str(tmp_path / "gcs")}
-    )
-    assert env["CUDA_VISIBLE_DEVICES"] == ""
-    assert "AIP_MODEL_DIR" not in env
-    assert capsys.readouterr().out == ""
-
-
-def test_local_step_refuses_a_bad_payload_given_at_run_time(tmp_path, capsys):
-    bad = [{**POOL, "replica_count": 2}]
-    code = local_step.main(["--", "sh", "--executor_input", _executor_input(bad, tmp_path / "g")])
-    assert code == 1
-    assert "worker_pool_specs[0].replica_count must be 1" in capsys.readouterr().err
-    assert not (tmp_path / "g").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("custom-job-local")
-def test_same_pipeline_compiles_for_vertex_and_runs_locally(tmp_path, capfd, monkeypatch):
-    options = {**GPU_OPTIONS, "display_name": "scale-both-targets"}
-    compiler.Compiler().compile(_pipeline(VERTEX, **options), str(tmp_path / "p.yaml"))
-    home = LocalHome(tmp_path / "home").create()
-    monkeypatch.setenv(HOME_ENV, str(home.root))  # restored after the test
-    monkeypatch.setenv(GCS_ROOT_ENV, str(home.gcs_root))
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(home.pipeline_root),
-        raise_on_error=True,
-    )
-    with pytest.warns(LocalRunNotice, match="'scale-both-targets' asks Vertex for 3 replicas"):
-        pipeline = _pipeline(LOCAL, **options)
-    result = json.loads(pipeline(n=4).output)
+def test_the_compiled_step_runs_on_the_custom_job_twin(tmp_path):
+    from vtp.local.run import run_pipeline
+
+    options = {**GPU_OPTIONS, "replica_count": 1, "display_name": "scale-locally"}
+    path = tmp_path / "p.yaml"
+    compiler.Compiler().compile(_pipeline(VERTEX, **options), str(path))
+    home = LocalHome(tmp_path / "home")
+    record = run_pipeline(path, {"n": 4}, home=home, out=None)
+    result = json.loads(record.tasks["collect"].outputs["Output"])
     assert result["value"] == 10.0
-    assert json.loads(result["gcp_resources"]) == {"resources": []}
+    resource = json.loads(result["gcp_resources"])["resources"][0]
+    assert resource["resourceType"] == "CustomJob"
+    assert resource["resourceUri"].startswith(
+        "local://projects/team-project/locations/europe-west4/customJobs/"
+    )
     seen = result["seen"]
     assert seen["MY_FLAG"] == "on"
     assert seen["AIP_MODEL_DIR"] == f"{home.gcs_root}/team-bucket/scale/model/"
     assert json.loads(seen["CLUSTER_SPEC"])["task"] == {"type": "workerpool0", "index": 0}
-    log = capfd.readouterr().out
-    assert (
-        "notice: custom job step 'scale-both-targets' asks Vertex for 3 replicas with "
-        "NVIDIA_TESLA_T4 x 2 per replica" in log
-    )
+    assert seen["CUDA_VISIBLE_DEVICES"] == ""  # the T4s are not here: the replica runs on CPU
+    report = record.tasks["scale"].outputs["report"]["uri"]
+    assert report.startswith("gs://local-pipeline-root/")  # as the component wrote it on Vertex
+    log = record.log_path.read_text()
+    assert "NVIDIA_TESLA_T4 x 2 requested; running on CPU locally" in log

@@ -1,6 +1,6 @@
 """The distributed pipeline: its payload, its compiled YAML, and local runs end to end.
 
-The local runs are real: `vtp run distributed --local` through kfp.local, the custom-job twin
+The local runs are real: `vtp run distributed --local` from the compiled YAML, the custom-job twin
 starting one trainer process per replica, the replicas all-reducing over loopback, the upload
 twin writing the SQLite registry.
 """
@@ -206,7 +206,8 @@ def test_cli_run_trains_on_three_replicas_and_registers_the_model(tmp_path):
     assert sum(metadata["distributed"]["rows_per_replica"]) == metadata["training_rows"]
 
     run = json.loads(next((home / "runs").glob("distributed-*/run.json")).read_text())
-    test = read_split_pandas(str(run["tasks"]["load-dataset"]["outputs"]["test"]["uri"]))
+    test_uri = run["tasks"]["load-dataset"]["outputs"]["test"]["uri"]
+    test = read_split_pandas(str(home / "gcs" / test_uri[len("gs://") :]))
     model = joblib.load(model_dir / "model.joblib")
     predictions = model.predict(test[metadata["feature_names"]].values.tolist())
     assert (predictions == test["target"]).mean() > 0.9

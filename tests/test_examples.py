@@ -1,8 +1,8 @@
 """`examples/team_pipeline.py`: another team's pipeline importing vtp by Python and by YAML.
 
 Real parts only: the KFP compiler, vtp's checked-in component YAML (also served over HTTP on
-loopback), and a whole kfp.local run of the LOCAL variant (the nested training pipeline with
-its trainer process and registry, the team's steps, the custom-job step's LOCAL variant).
+loopback), and a whole local run of the compiled YAML (the nested training pipeline with its
+trainer process and registry, the team's steps, the GPU custom-job step on the custom-job twin).
 """
 
 import functools
@@ -18,9 +18,7 @@ from kfp import compiler, components, dsl
 from kfp.dsl.yaml_component import YamlComponent
 
 from vtp.components.data.split_reader import read_split_pandas
-from vtp.components.targets import VERTEX
-from vtp.gcs import GCS_ROOT_ENV
-from vtp.home import HOME_ENV, LocalHome
+from vtp.home import LocalHome
 from vtp.local.registry import LocalModelRegistry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +110,7 @@ def test_components_load_the_same_from_a_url(tmp_path):
         from_file = team_pipeline.vtp_component("load_dataset")
         assert isinstance(from_file, YamlComponent)
         assert from_url.pipeline_spec == from_file.pipeline_spec
-        team_pipeline.build(VERTEX, components_source=url)
+        team_pipeline.build(components_source=url)
     finally:
         server.shutdown()
         server.server_close()
@@ -134,33 +132,35 @@ def test_compiled_training_pipeline_is_a_step_of_another_pipeline(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("e2e-examples")
-@pytest.mark.filterwarnings("ignore::vtp.components.custom_jobs.LocalRunNotice")
-def test_local_variant_trains_registers_scores_and_writes_the_card(tmp_path, monkeypatch):
-    home = LocalHome(tmp_path / "home")
-    monkeypatch.setenv(HOME_ENV, str(home.root))  # run_local exports the home; restored
-    monkeypatch.setenv(GCS_ROOT_ENV, str(home.gcs_root))
+def test_compiled_yaml_trains_registers_scores_and_writes_the_card_locally(tmp_path):
+    home = LocalHome(tmp_path / "home").create()
     record = team_pipeline.run_local(
         home, project="team-project", data_source=str(REPO / "data" / "breast_cancer.csv")
     )
-    assert record.state == "SUCCEEDED" and record.pipeline == "team-pipeline"
+    assert record.state == "SUCCEEDED" and record.pipeline == "team-model-card"
     registry = LocalModelRegistry(home.registry_db, project="team-project")
     version = registry.get("team-breast-cancer")
     assert version.version_id == "1" and version.version_aliases == ("default",)
-    run_dir = record.run_dir
 
-    card = (run_dir / "model-card" / "card").read_text()
+    def local(task: str, output: str) -> Path:
+        uri = record.tasks[task].outputs[output]["uri"]
+        return home.gcs_root / uri[len("gs://") :]
+
+    card = local("model-card", "card").read_text()
     assert card.startswith("# Model card: team-breast-cancer")
     assert f"Version: `{version.resource_name}`" in card
     auc = next(line for line in card.splitlines() if line.startswith("| auc |"))
     assert float(auc.split("|")[2]) > 0.95
 
-    scored = pd.read_csv(run_dir / "score-rows" / "predictions")
-    held_out = read_split_pandas(str(run_dir / "load-dataset" / "test"))
+    scored = pd.read_csv(local("score-rows", "predictions"))
+    held_out = read_split_pandas(str(local("load-dataset", "test")))
     assert len(scored) == len(held_out) > 0
     assert list(scored.columns) == ["target", "prediction"]
     assert (scored["prediction"] == scored["target"]).mean() > 0.85
     assert f"Scored rows: {len(scored)}" in card
 
     log = record.log_path.read_text()
-    assert "notice: custom job step 'team-scoring' asks Vertex for NVIDIA_L4 x 1" in log
+    assert "NVIDIA_L4 x 1 requested; running on CPU locally" in log
     assert f"scored {len(scored)} rows as replica workerpool0-0" in log
+    nested = record.tasks["training/custom-training-job"]  # the nested pipeline's own step
+    assert nested.state == "SUCCEEDED" and nested.display_name == "train"

@@ -505,7 +505,7 @@ def test_unusable_database_is_refused(tmp_path: Path, db: Path, reg: LocalModelR
         LocalModelRegistry(db)
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(RegistryError, match="not usable as a model registry"):
+    with pytest.raises(RegistryError, match="corrupt or not a model registry"):
         LocalModelRegistry(junk)
 
 

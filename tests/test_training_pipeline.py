@@ -1,7 +1,8 @@
-"""The whole training pipeline, run locally through kfp.local with the LOCAL twins.
+"""The whole training pipeline, its compiled YAML run by vtp's local orchestrator.
 
-Real parts only: kfp.local runs every component as a subprocess, the custom-job twin starts
-the reference trainer as a process, the upload twin writes the SQLite registry.
+Real parts only: every component runs as a process, GCPC's custom job launcher task runs on the
+custom-job twin, which starts the reference trainer as a process, and the upload launcher task
+writes the SQLite registry.
 """
 
 import contextlib
@@ -65,7 +66,7 @@ def test_cli_run_trains_evaluates_and_registers_a_model_that_predicts(tmp_path):
     record = json.loads(next((home / "runs").glob("training-*/run.json")).read_text())
     assert record["state"] == "SUCCEEDED"
     test_uri = record["tasks"]["load-dataset"]["outputs"]["test"]["uri"]
-    test = read_split_pandas(test_uri)
+    test = read_split_pandas(str(_local(test_uri, home)))
     predictions = model.predict(test[features].values.tolist())  # as the prebuilt server calls it
     assert set(predictions) <= {0, 1}
     assert (predictions == test["target"]).mean() > 0.85
@@ -124,7 +125,7 @@ def test_run_failed_carries_its_record(tmp_path):
             home=home,
             out=sys.stderr,
         )
-    assert caught.value.record.tasks["load-dataset"].status == "FAILURE"
+    assert caught.value.record.tasks["load-dataset"].status == "FAILED"
     assert any("none.csv" in line for line in caught.value.record.failure_log)
 
 

@@ -1,5 +1,5 @@
-"""The whole tuning pipeline run locally: trials, best trial, final model and
-champion/challenger against a real SQLite registry (kfp.local, real trainer processes)."""
+"""The whole tuning pipeline run locally from its compiled YAML: trials, best trial, final model
+and champion/challenger against a real SQLite registry (real trainer processes)."""
 
 import json
 import os
@@ -37,7 +37,7 @@ def test_first_model_then_champion_keeps_then_challenger_wins_with_retrain(tmp_p
     best = json.loads(first.tasks["get-best-trial"].outputs["Output"])
     assert best["id"] in {"1", "2"}
     report = first.tasks["trials-report"].outputs["report"]["uri"]
-    assert "<svg" in Path(report).read_text()
+    assert "<svg" in (home.gcs_root / report[len("gs://") :]).read_text()
     assert "challenger-decision" not in first.tasks  # no champion: the first-model branch
     registry = LocalModelRegistry(home.registry_db, project="p")
     assert _aliases(registry) == {"1": {"default", "champion"}}
@@ -57,7 +57,7 @@ def test_first_model_then_champion_keeps_then_challenger_wins_with_retrain(tmp_p
             "trainer.task",
             "--max-iter=1",
             "--max-leaf-nodes=2",
-            f"--training-data={first.tasks['load-dataset'].outputs['train']['uri']}",
+            f"--training-data={home.gcs_root}/{first.tasks['load-dataset'].outputs['train']['uri'][5:]}",
             f"--model-dir={weak}/",
         ],
         check=True,
@@ -75,7 +75,7 @@ def test_first_model_then_champion_keeps_then_challenger_wins_with_retrain(tmp_p
     assert _aliases(registry)["3"] == {"default", "champion"}
     # ...and a challenger re-trained on train + validation with the best values beats it
     third = run_pipeline("tuning", {**base, "final_model": "retrain"}, home=home, out=sys.stderr)
-    assert third.tasks["custom-training-job"].status == "SUCCESS"
+    assert third.tasks["custom-training-job"].status == "SUCCEEDED"
     assert third.tasks["merge-datasets"].outputs["Output"] == sum(
         third.tasks["load-dataset"].outputs[s]["metadata"]["row_count"]
         for s in ("train", "validation")

@@ -10,13 +10,22 @@ import pandas as pd
 import pytest
 from google.cloud.aiplatform_v1.types import HyperparameterTuningJob, Trial
 from standins.vertex_api import VertexStandIn
+from support.launchers import tuning_payload
 
 from vtp.components.tuning import get_trials as vertex_get_trials
-from vtp.components.tuning.get_trials import api_endpoint, read_trials, tuning_job_name
+from vtp.components.tuning.get_trials import (
+    api_endpoint,
+    job_trials,
+    local_trials,
+    read_trials,
+    tuning_job_name,
+)
 from vtp.errors import SpecError
-from vtp.local.twins.get_trials import get_trials as local_get_trials
-from vtp.local.twins.tuning_job import hyperparameter_tuning_job
-from vtp.local.twins.tuning_job_runtime import launcher_payload, validate_tuning_job
+from vtp.local.twins.tuning_job_runtime import (
+    launcher_payload,
+    run_tuning_job_twin,
+    validate_tuning_job,
+)
 
 # the tuning twin runs trials of the real trainer: `pytest -m 'not slow'` leaves them out.
 pytestmark = pytest.mark.slow
@@ -68,16 +77,18 @@ def test_twin_tunes_the_reference_trainer_and_get_trials_reads_the_study(home, c
         },
     }
     out = home / "outputs" / "gcp_resources"
-    hyperparameter_tuning_job.python_func(
-        display_name="tune-breast-cancer",
-        base_output_directory="gs://bucket/tuning",
-        worker_pool_specs=[pool],
-        max_trial_count=3,
-        parallel_trial_count=2,
-        gcp_resources=str(out),
+    run_tuning_job_twin(
+        gcp_resources_path=str(out),
         project="p",
         location="europe-west4",
-        **_gcpc_study(),
+        payload=tuning_payload(
+            display_name="tune-breast-cancer",
+            base_output_directory="gs://bucket/tuning",
+            worker_pool_specs=[pool],
+            max_trial_count=3,
+            parallel_trial_count=2,
+            **_gcpc_study(),
+        ),
     )
     doc = out.read_text()
     resource = json.loads(doc)["resources"][0]
@@ -86,7 +97,7 @@ def test_twin_tunes_the_reference_trainer_and_get_trials_reads_the_study(home, c
     assert resource["resourceUri"].startswith(prefix)
     job_id = resource["resourceUri"][len(prefix) :]
 
-    trials = [Trial.from_json(t) for t in local_get_trials.python_func(gcp_resources=doc)]
+    trials = [Trial.from_json(t) for t in job_trials(doc)]  # GetTrialsOp's body, locally
     assert sorted(t.id for t in trials) == ["1", "2", "3"]
     for trial in trials:
         assert trial.state == Trial.State.SUCCEEDED
@@ -142,7 +153,12 @@ def test_twin_refuses_an_invalid_job_before_any_trial(home, change, message):
         **change,
     }
     with pytest.raises(SpecError, match=message):
-        hyperparameter_tuning_job.python_func(gcp_resources=str(home / "r"), **inputs)
+        run_tuning_job_twin(
+            gcp_resources_path=str(home / "r"),
+            project="p",
+            location="us-central1",
+            payload=tuning_payload(**inputs),
+        )
     assert not (home / "tuning").exists()
 
 
@@ -183,12 +199,10 @@ def test_gcp_resources_name_the_job_and_its_endpoint():
 
 def test_local_get_trials_refuses_a_vertex_job_and_names_a_missing_record(home):
     name = "projects/p/locations/us-central1/hyperparameterTuningJobs/42"
-    with pytest.raises(SpecError, match="VERTEX target"):
-        local_get_trials.python_func(
-            gcp_resources=_resources(f"https://us-central1-aiplatform.googleapis.com/v1/{name}")
-        )
+    with pytest.raises(SpecError, match="must be a local tuning job"):
+        local_trials(_resources(f"https://us-central1-aiplatform.googleapis.com/v1/{name}"))
     with pytest.raises(FileNotFoundError, match=r"tuning/42/trials.json does not exist"):
-        local_get_trials.python_func(gcp_resources=_resources(f"local://{name}"))
+        local_trials(_resources(f"local://{name}"))
 
 
 def test_vertex_get_trials_reads_the_job_through_the_rest_api():

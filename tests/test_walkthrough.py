@@ -5,7 +5,7 @@ scratch working directory; every output line the doc shows must be printed by it
 holding `...` are trims and not compared; ports, digests, ids, dates, durations and the git
 revision are compared by their form). The params file is the doc's `yaml` block.
 
-Step 1 (`vtp run training --local`) is a real kfp.local run of the training pipeline in a
+Step 1 (`vtp run training --local`) is a real local run of the compiled training pipeline in a
 subprocess. Steps 2-5 are the configuration (`vtp config`), an image dry run (this machine
 has no Docker engine, as the doc says; with one, only the image URIs are compared), real
 compilation and `vtp check`, in a scratch project holding the doc's `vtp.toml`. Steps 6-8
@@ -50,6 +50,9 @@ _FORMS = [
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
     (re.compile(r"sha256:[0-9a-f]{64}"), "sha256:DIGEST"),
     (re.compile(r"training-\d{14}-[0-9a-f]{6}"), "training-RUN"),  # Vertex AI run ids
+    (re.compile(r"training-\d{8}-\d{6}-[0-9a-f]{6}"), "training-RUN"),  # local run ids
+    (re.compile(r"up to \d+ step"), "up to N step"),
+    (re.compile(r"local-pipeline-root/[0-9a-f-]{36}/"), "local-pipeline-root/N/"),
     (re.compile(r"training-\d[\d-]{16,}\d"), "training-RUN"),  # local run ids and dirs
     (re.compile(r"\b\d{15,20}\b"), "ID"),  # model and schedule ids
     (re.compile(r"local-pipeline-root/\d+/"), "local-pipeline-root/N/"),
@@ -170,7 +173,7 @@ def test_the_doc_shows_only_commands_the_walkthrough_runs():
 @pytest.mark.xdist_group("e2e-walkthrough")
 def test_step_1_local_run_trains_and_registers_the_model(tmp_path):
     """`vtp run training --local` in an empty directory (the default data source is the
-    sample shipped in the vtp package): the summary the doc shows, from a real kfp.local run."""
+    sample shipped in the vtp package): the summary the doc shows, from a real local run."""
     env = {k: v for k, v in os.environ.items() if k not in ("VTP_HOME", "VTP_RUNTIME")}
     env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     walk = Walkthrough(steps={"run"})
@@ -188,7 +191,7 @@ def test_step_1_local_run_trains_and_registers_the_model(tmp_path):
     assert walk.pending == []
 
     out = proc.stdout
-    assert lines_with(out, r"run      training-[\d-]+  \(SUCCEEDED, [\d.]+ s\)")
+    assert lines_with(out, r"run      training-[\da-f-]+  \(SUCCEEDED, [\d.]+ s\)")
     assert "gate     pass" in out.splitlines()
     (model,) = lines_with(out, r"model    projects/local-project/locations/us-central1/.*")
     assert re.fullmatch(
@@ -257,7 +260,7 @@ def test_steps_2_to_8_configure_images_compile_check_publish_submit_schedule(
     assert text.replace(f"{IMAGES}/", "") == template  # the images are the only change
     assert vtp("compile", "--check") == "compiled/ is up to date\n"
 
-    # 5. every Vertex payload of compiled/, its images, and what kfp.local would do with it
+    # 5. every Vertex payload of compiled/, its images, and what the local orchestrator refuses
     assert ": 0 problems, 0 warnings" in vtp("check", "--local")
 
     (workdir / "vertex.yaml").write_text(block_of_the_doc("yaml"))

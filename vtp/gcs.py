@@ -8,6 +8,7 @@ twin mounts the same namespace under `$VTP_HOME/gcs/` and exports that root as
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 GCS_ROOT_ENV = "VTP_GCS_ROOT"
@@ -28,14 +29,61 @@ def is_gcs_uri(uri: str) -> bool:
     return uri.startswith("gs://")
 
 
-def gcs_to_mount(uri: str, root: str | os.PathLike) -> str:
-    """`gs://bucket/a/b` -> `<root>/bucket/a/b` (the `/gcs/` convention)."""
+#: What a `gs://` URI must look like, as an error message's "allowed" part.
+GCS_URI_RULE = "must be a gs://bucket/path URI without '.' or '..' path segments"
+_BUCKET = re.compile(r"^[a-z0-9_][a-z0-9._-]*$")
+
+
+def gcs_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a usable `gs://` URI, None if it is.
+
+    Cloud Storage object names may hold `.` and `..` segments, but every tool that maps them to
+    files (Cloud Storage FUSE on Vertex, the local mount here) resolves them, so
+    `gs://b/../../x` would name a file outside the bucket: refused on both targets.
+    """
     if not is_gcs_uri(uri):
-        raise ValueError(f"not a gs:// URI: {uri!r}")
+        return "is not a gs:// URI"
     rest = uri[len("gs://") :]
-    if not rest or rest.startswith("/"):
-        raise ValueError(f"gs:// URI has no bucket: {uri!r}")
-    return str(Path(root) / rest) + ("/" if uri.endswith("/") else "")
+    bucket, _, path = rest.partition("/")
+    if not bucket:
+        return "has no bucket"
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        return f"has an invalid bucket name {bucket!r}"
+    segments = path.split("/")
+    if any(seg in (".", "..") for seg in segments):
+        return "has a '.' or '..' path segment"
+    if "\\" in path or "\x00" in path:
+        return "holds a backslash or a NUL character"
+    return None
+
+
+def check_gcs_uri(field: str, uri: str) -> str:
+    """`uri`, or a SpecError naming `field` when it is not a usable `gs://` URI."""
+    from vtp.errors import SpecError
+
+    problem = gcs_uri_problem(uri)
+    if problem:
+        raise SpecError(field, uri, f"{GCS_URI_RULE} (it {problem})")
+    return uri
+
+
+def gcs_to_mount(uri: str, root: str | os.PathLike) -> str:
+    """`gs://bucket/a/b` -> `<root>/bucket/a/b` (the `/gcs/` convention).
+
+    Raises:
+        ValueError: `uri` is not a usable `gs://` URI, or would name a path outside `root`.
+    """
+    problem = gcs_uri_problem(uri)
+    if problem:
+        raise ValueError(f"gs:// URI {uri!r} {problem} ({GCS_URI_RULE})")
+    rest = uri[len("gs://") :]
+    local = Path(root) / rest
+    # Lexically inside the root (symbolic links someone placed under the root are followed,
+    # as files they chose to share).
+    resolved, base = os.path.normpath(local), os.path.normpath(root)
+    if resolved != base and not resolved.startswith(base.rstrip("/") + "/"):
+        raise ValueError(f"gs:// URI {uri!r} resolves outside the local storage root {root}")
+    return str(local) + ("/" if uri.endswith("/") else "")
 
 
 def mount_to_gcs(path: str, root: str | os.PathLike) -> str | None:

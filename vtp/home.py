@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vtp.errors import VtpError
 from vtp.gcs import GCS_ROOT_ENV
 
 HOME_ENV = "VTP_HOME"
@@ -43,6 +44,30 @@ def registry_db(home: Path | None = None) -> Path:
 def local_gcs_root(home: Path | None = None) -> Path:
     """The directory that stands in for Cloud Storage in local runs."""
     return (home or vtp_home()) / "gcs"
+
+
+class HomeError(VtpError, OSError):
+    """A vtp home that cannot be used (bad input: exit code 2)."""
+
+    def __init__(self, root: Path, err: OSError):
+        reason = err.strerror or str(err)
+        where = f" ({err.filename})" if err.filename and str(err.filename) != str(root) else ""
+        super().__init__(
+            f"vtp home {str(root)!r} is not usable: {reason}{where}; use --home DIR or "
+            "VTP_HOME with a writable directory"
+        )
+
+
+def local_run_home() -> Path | None:
+    """The vtp home of the local run this process is a step of, None elsewhere (on Vertex).
+
+    vtp's local orchestrator exports `$VTP_HOME` and `$VTP_GCS_ROOT` to every step; a
+    component that reads a Vertex service (the Model Registry, a tuning job's trials) reads
+    the local twin's state instead when they are set.
+    """
+    home, root = os.environ.get(HOME_ENV), os.environ.get(GCS_ROOT_ENV)
+    return Path(home) if home and root else None
+
 
 
 @dataclass(frozen=True)
@@ -80,8 +105,32 @@ class LocalHome:
         return self.root / "jobs"
 
     def create(self) -> LocalHome:
-        for d in (self.pipeline_root, self.cache_root, self.runs, self.jobs):
-            d.mkdir(parents=True, exist_ok=True)
+        """Makes the home's directories.
+
+        Raises:
+            HomeError: the home cannot hold them (a file in the way, no permission, a
+                read-only file system).
+        """
+        try:
+            for d in (self.pipeline_root, self.cache_root, self.runs, self.jobs):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise HomeError(self.root, err) from None
+        return self
+
+    def check_usable(self) -> LocalHome:
+        """Creates the home and proves it writable (a probe file written and removed).
+
+        Raises:
+            HomeError: in one line, naming the home and the reason.
+        """
+        self.create()
+        probe = self.root / f".vtp-probe-{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise HomeError(self.root, err) from None
         return self
 
     def export(self) -> None:

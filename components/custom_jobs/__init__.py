@@ -1,24 +1,17 @@
-"""Any KFP component as a Vertex custom job, on both targets.
+"""Any KFP component as a Vertex custom job.
 
-`target.custom_job_from_component(component, machine_type=..., accelerator_type=...)` is GCPC's
-`create_custom_training_job_from_component` with every option checked at build time. On
-VERTEX the component runs as a CustomJob; on LOCAL it runs as itself through kfp.local, with
-the same inputs and outputs.
+`custom_job_from_component(component, machine_type=..., accelerator_type=...)` is GCPC's
+`create_custom_training_job_from_component` with every option checked at build time. The step
+runs as a Vertex CustomJob; `vtp run --local` runs the same compiled step on the local
+custom-job twin, the wrapped component as the job's replica.
 """
 
-from vtp.components.custom_jobs.factory import (
-    LOCAL_CUSTOM_JOB_FROM_COMPONENT,
-    VERTEX_CUSTOM_JOB_FROM_COMPONENT,
-    CustomJobFromComponent,
-)
-from vtp.components.custom_jobs.local_variant import LocalRunNotice
+from vtp.components.custom_jobs.factory import CustomJobFromComponent, custom_job_from_component
 from vtp.components.custom_jobs.request import CustomJobRequest, custom_job_request
 
 __all__ = [
-    "LOCAL_CUSTOM_JOB_FROM_COMPONENT",
-    "VERTEX_CUSTOM_JOB_FROM_COMPONENT",
     "CustomJobFromComponent",
     "CustomJobRequest",
-    "LocalRunNotice",
+    "custom_job_from_component",
     "custom_job_request",
 ]

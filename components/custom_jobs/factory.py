@@ -11,16 +11,12 @@ class CustomJobFromComponent:
     """GCPC's `v1.custom_job.create_custom_training_job_from_component`, same signature, with
     every option checked by vtp's typed specs first (a `SpecError` names the option).
 
-    On VERTEX it returns GCPC's component: the wrapped component runs as a Vertex CustomJob.
-    On LOCAL it returns a component with the same inputs and outputs that runs the wrapped
-    component itself through kfp.local (see `components.custom_jobs.local_variant`).
+    It returns GCPC's component: the wrapped component runs as a Vertex CustomJob (locally,
+    on the custom-job twin, with the executor input the wrapped component would get).
     """
 
-    def __init__(self, local: bool):
-        self.local = local
-
     def __repr__(self) -> str:
-        return f"custom_job_from_component[{'local' if self.local else 'vertex'}]"
+        return "custom_job_from_component"
 
     # The signature is GCPC's, option for option (a test compares them).
     def __call__(
@@ -69,13 +65,7 @@ class CustomJobFromComponent:
             create_custom_training_job_from_component,
         )
 
-        vertex = create_custom_training_job_from_component(component_spec, **request.gcpc_options)
-        if not self.local:
-            return vertex
-        from vtp.components.custom_jobs.local_variant import local_variant
-
-        return local_variant(vertex, component_spec, request)
+        return create_custom_training_job_from_component(component_spec, **request.gcpc_options)
 
 
-VERTEX_CUSTOM_JOB_FROM_COMPONENT = CustomJobFromComponent(local=False)
-LOCAL_CUSTOM_JOB_FROM_COMPONENT = CustomJobFromComponent(local=True)
+custom_job_from_component = CustomJobFromComponent()

@@ -14,7 +14,8 @@ def champion_lookup(
     champion: Output[VertexModel],
     alias: str = "default",
 ) -> str:
-    """Finds the version of the model called `model_display_name` that holds `alias`.
+    """Finds the version of the model called `model_display_name` that holds `alias`
+    (in a local run, in the local model registry of vtp's home).
 
     Args:
         project: Project of the Model Registry.
@@ -36,9 +37,20 @@ def champion_lookup(
         versioned_name,
         write_champion,
     )
-    from vtp.components.models.vertex_models import find_version, model_service_client, model_uri
+    from vtp.home import local_run_home
 
     check_lookup(project, location, model_display_name, alias)
+    if local_run_home() is not None:
+        from vtp.local.twins.champion_lookup_runtime import find_local_version, local_model_uri
+
+        model = find_local_version(project, location, model_display_name, alias)
+        if model is None:
+            print(f"no model named {model_display_name!r} in the local registry")
+            return NONE
+        write_champion(champion, model, local_model_uri(model))
+        return FOUND
+    from vtp.components.models.vertex_models import find_version, model_service_client, model_uri
+
     client = model_service_client(location)
     model = find_version(client, project, location, model_display_name, alias)
     if model is None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from vtp.components.specs._validate import FrozenMap, check_pattern, check_str, str_map, str_tuple
 from vtp.errors import SpecError
+from vtp.gcs import check_gcs_uri
 
 _IMAGE_URI = re.compile(r"\S+")
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -80,6 +81,7 @@ class PythonPackageSpec:
         for i, uri in enumerate(uris):
             if not _GCS_URI.fullmatch(uri):
                 raise SpecError(f"{root}.package_uris[{i}]", uri, "must be a gs://bucket/path URI")
+            check_gcs_uri(f"{root}.package_uris[{i}]", uri)
         object.__setattr__(self, "package_uris", uris)
         check_str(f"{root}.python_module", self.python_module, required=True)
         check_pattern(

@@ -18,6 +18,7 @@ from vtp.components.specs._validate import (
 from vtp.components.specs.scheduling import Scheduling
 from vtp.components.specs.worker_pool import WorkerPoolSpec
 from vtp.errors import SpecError
+from vtp.gcs import check_gcs_uri
 
 #: Pool roles in `worker_pool_specs` order.
 ROLES: tuple[str, ...] = ("primary", "workers", "parameter_servers", "evaluators")
@@ -89,6 +90,8 @@ class CustomJobSpec:
             raise SpecError("scheduling", self.scheduling, "must be a Scheduling")
         for name, (pattern, allowed) in _PATTERNS.items():
             check_pattern(name, getattr(self, name), pattern, allowed)
+        if self.base_output_directory:
+            check_gcs_uri("base_output_directory", self.base_output_directory)
         ranges = str_tuple("reserved_ip_ranges", self.reserved_ip_ranges)
         for i, name in enumerate(ranges):
             check_str(f"reserved_ip_ranges[{i}]", name, required=True)

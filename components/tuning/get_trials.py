@@ -17,6 +17,8 @@ from vtp.errors import SpecError
 _JOB_NAME = re.compile(
     r"(projects/[^/\s]+/locations/([^/\s]+)/hyperparameterTuningJobs/[^/\s]+)/?$"
 )
+#: The `resourceUri` prefix of the jobs vtp's local twins run.
+LOCAL_PREFIX = "local://"
 _ALLOWED = (
     'must be the JSON a tuning job op writes: {"resources": [{"resourceType": '
     '"HyperparameterTuningJob", "resourceUri": ".../projects/P/locations/L/'
@@ -101,9 +103,45 @@ def vertex_trials(gcp_resources: str) -> list[str]:
     return read_trials(name, endpoint=api_endpoint(location))
 
 
+def local_trials(gcp_resources: str) -> list[str]:
+    """The trials a local tuning job (`local://...` in `gcp_resources`, written by vtp's local
+    twin) recorded under `$VTP_HOME/tuning/<job_id>/trials.json`, as `Trial.to_json` strings.
+
+    Raises:
+        SpecError: `gcp_resources` names no local tuning job.
+        FileNotFoundError: the job has no trial record in this vtp home.
+    """
+    from vtp.home import vtp_home
+
+    uri = tuning_job_uri(gcp_resources)
+    if not uri.startswith(LOCAL_PREFIX):
+        raise SpecError(
+            "gcp_resources.resources[0].resourceUri",
+            uri,
+            "must be a local tuning job (local://projects/...)",
+        )
+    name, _ = tuning_job_name(gcp_resources)
+    path = vtp_home() / "tuning" / name.rsplit("/", 1)[1] / "trials.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trials recorded for {name}: {path} does not exist (is VTP_HOME the home the "
+            "tuning job ran with?)"
+        )
+    return [json.dumps(trial) for trial in json.loads(path.read_text())]
+
+
+def job_trials(gcp_resources: str) -> list[str]:
+    """The trials of the tuning job `gcp_resources` names: a Vertex job's through the Vertex
+    API, a local job's (`local://`, vtp's local twin) from the local study."""
+    if tuning_job_uri(gcp_resources).startswith(LOCAL_PREFIX):
+        return local_trials(gcp_resources)
+    return vertex_trials(gcp_resources)
+
+
 @vtp_component
 def get_trials(gcp_resources: str) -> list[str]:
-    """Reads the trials of a Vertex AI hyperparameter tuning job.
+    """Reads the trials of a Vertex AI hyperparameter tuning job (or, in a local run, of the
+    local twin's job, which `gcp_resources` names as `local://...`).
 
     Args:
         gcp_resources: The `gcp_resources` output of `HyperparameterTuningJobRunOp`.
@@ -112,6 +150,6 @@ def get_trials(gcp_resources: str) -> list[str]:
         Every trial as JSON, in the shape `aiplatform_v1.Trial.to_json` gives (INFEASIBLE
         trials included: they have no `finalMeasurement`).
     """
-    from vtp.components.tuning.get_trials import vertex_trials
+    from vtp.components.tuning.get_trials import job_trials
 
-    return vertex_trials(gcp_resources)
+    return job_trials(gcp_resources)

@@ -1,5 +1,5 @@
 """`vtp check`: the Vertex payloads a compiled pipeline holds, validated before anything runs,
-and what kfp.local would skip or fail on.
+and what vtp's local orchestrator would refuse.
 
 Each task is recognised by what it runs: GCPC's launchers (custom job, hyperparameter tuning
 job, model upload) and vtp's twins of them, `dsl.importer`s of an `UnmanagedContainerModel`,
@@ -126,8 +126,8 @@ def check_paths(
 
     Args:
         paths: Files or directories.
-        local: The pipelines also run with kfp.local: what it would skip or fail on is a
-            problem, not a warning.
+        local: The pipelines also run locally: what vtp's local orchestrator would refuse
+            is a problem, not a warning.
         images: The configured images (`vtp.check.images`); default: the template's.
         template: The files are templates (vtp's shipped `compiled/`): the image rule is
             left out, and one note names the template images.
@@ -155,7 +155,7 @@ def check_pipeline(
     ir: PipelineIR, *, local: bool = False, images: Images | None = None
 ) -> FileReport:
     """Every payload of one compiled pipeline or component, the images it runs with (unless
-    `images` is None), then the kfp.local findings."""
+    `images` is None), then what the local orchestrator would refuse."""
     from vtp.check.jobs import check_worker_pools_input
     from vtp.check.local_rules import local_findings
 

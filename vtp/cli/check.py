@@ -13,15 +13,17 @@ own components. Values fixed in the YAML are checked, pipeline parameter default
 values that only a run produces are listed with -v. Nested pipelines, conditions, loops and
 exit handlers are walked.
 
-It also flags what kfp.local would skip silently or fail on (a condition it cannot evaluate,
-dsl.OneOf over artifacts, placeholders it cannot fill in): warnings, or problems with --local.
+It also flags what `vtp run FILE --local` would refuse before its first step (a condition
+that is not CEL of the form KFP compiles, a GCPC launcher without a local twin, an image with
+no local command and no Docker engine, a package that is not installed): warnings, or
+problems with --local.
 
 Exit codes: 0 no problems, 1 problems found, 2 a path is missing or not a compiled pipeline."""
 
 EPILOG = """\
 examples:
   vtp check --local                      vtp's compiled/ pipelines, which also run locally
-  vtp check my_pipeline.yaml             one file (Vertex only: kfp.local findings are warnings)
+  vtp check my_pipeline.yaml             one file (Vertex only: local refusals are warnings)
   vtp check build/ -v                    every YAML under build/, with values left to run time
 
 output:
@@ -49,7 +51,7 @@ def register(sub, home) -> None:
     parser.add_argument(
         "--local",
         action="store_true",
-        help="the pipelines also run with kfp.local: what it would skip or fail on is a problem",
+        help="the pipelines also run locally: what the local orchestrator refuses is a problem",
     )
     parser.add_argument(
         "--template",

@@ -18,6 +18,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: a parser whose defaults set `handler(args) -> exit code`. They import only argparse at load.
 COMMAND_MODULES = (
     "vtp.cli.config",
+    "vtp.cli.run",
     "vtp.cli.check",
     "vtp.cli.image",
     "vtp.cli.publish",
@@ -60,35 +61,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="root of local state (default: `home` of `vtp config`: $VTP_HOME, the "
         "configuration, else ./.vtp)",
-    )
-
-    r = sub.add_parser(
-        "run",
-        parents=[home],
-        help="run a pipeline (locally, with --local)",
-        description="Run a pipeline on this machine through kfp.local and the local twins.",
-    )
-    r.add_argument("pipeline", help="pipeline name (see `vtp list`)")
-    r.add_argument("--local", action="store_true", help="run on this machine (required)")
-    r.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="set a parameter"
-    )
-    r.add_argument("--params", metavar="FILE", help="YAML/JSON file of parameters")
-    r.add_argument("--cache", action="store_true", help="reuse results of identical steps")
-    r.add_argument("--verbose", "-v", action="store_true", help="stream every step's log")
-    r.add_argument("--json", action="store_true", help="print the run record as JSON")
-    r.add_argument(
-        "--tuning-seed",
-        type=int,
-        metavar="N",
-        help="seed of the local tuner's sampler (default: a fresh seed per study, recorded; "
-        "also $VTP_TUNING_SEED)",
-    )
-    r.add_argument(
-        "--runtime",
-        choices=("process", "docker"),
-        help="how training replicas run: local processes (default, or $VTP_RUNTIME) or "
-        "`docker run` of each worker pool's image (needs a Docker engine)",
     )
 
     ls = sub.add_parser("list", help="list pipelines and their parameters")
@@ -135,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         args.config = config.load(flags=config.flags_from(args))
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)
+    except BrokenPipeError:  # `vtp ... | head`: the reader left; end quietly
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("vtp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -146,11 +121,46 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _output_dir(raw: str) -> Path:
+    """`vtp compile --out`: a directory that is (or will be) vtp's compiled output, never a
+    file, the current directory unnamed, or a directory of Python source packages.
+
+    Raises:
+        VtpError: naming the option, the value and what is allowed.
+    """
+    from vtp.errors import VtpError
+
+    allowed = "must name a directory for the compiled YAML (e.g. compiled)"
+    if not raw.strip():
+        raise VtpError(f"--out {allowed}, got {raw!r}")
+    out = Path(raw)
+    if out.exists() and not out.is_dir():
+        raise VtpError(f"--out {allowed}, got {raw!r}, which is a file")
+    for package in ("pipelines", "components"):
+        if (out / package / "__init__.py").is_file():
+            raise VtpError(
+                f"--out {allowed}, got {raw!r}: its {package}/ holds Python sources the "
+                "compiled YAML would be written among"
+            )
+    return out
+
+
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null, so the interpreter's final flush raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _compile(args) -> int:
     from vtp import compiler as compiling
 
     config = args.config
-    out = Path(config.value("compiled"))
+    out = _output_dir(str(config.value("compiled")))
     images = config.images()
     if args.check:
         drift = compiling.check(out, images=images)
@@ -173,70 +183,21 @@ def _compile(args) -> int:
     return EXIT_OK
 
 
-def _run(args) -> int:
-    if not args.local:
-        print(
-            "vtp: error: `vtp run` runs pipelines on this machine: add --local "
-            "(for Vertex AI, compile and submit the YAML under compiled/pipelines/)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    from vtp.local.executor import select_runtime
-
-    select_runtime(args.runtime)  # docker: fails now without an engine; steps read $VTP_RUNTIME
-    if args.tuning_seed is not None:
-        if args.tuning_seed < 0:
-            print(
-                f"vtp: error: --tuning-seed must be >= 0, got {args.tuning_seed}", file=sys.stderr
-            )
-            return EXIT_USAGE
-        os.environ["VTP_TUNING_SEED"] = str(args.tuning_seed)  # read by the tuning twin's step
-    from vtp import catalog, config, params
-    from vtp.cli.summary import as_json, summarize
-    from vtp.components.targets import LOCAL
-    from vtp.defaults import LOCAL_PROJECT
-    from vtp.home import LocalHome
-    from vtp.local.run import RunFailed, run_pipeline
-
-    module = catalog.pipeline_module(args.pipeline)
-    pipeline = module.build(LOCAL)
-    values = params.resolve(
-        pipeline,
-        assignments=params.parse_assignments(args.param),
-        file_values=params.load_params_file(args.params) if args.params else None,
-        fallbacks={"project": LOCAL_PROJECT},
-    )
-    if hasattr(module, "check_params"):
-        module.check_params(params.effective(pipeline, values))
-    home = LocalHome.resolve(args.config.value("home"))
-    config.export(args.config)  # the component steps are processes: they read the same file
-    try:
-        record = run_pipeline(
-            args.pipeline, values, home=home, cache=args.cache, verbose=args.verbose
-        )
-    except RunFailed as err:
-        record = err.record
-        print(f"\nvtp: {err}", file=sys.stderr)
-        if record is not None:
-            print(summarize(record), file=sys.stderr)
-        return EXIT_INTERRUPTED if record and record.state == "CANCELLED" else EXIT_FAILED
-    from vtp.local.registry import LocalModelRegistry
-
-    registry = LocalModelRegistry(home.registry_db)
-    print(as_json(record) if args.json else "\n" + summarize(record, registry))
-    return EXIT_OK
-
-
 def _list(args) -> int:
+    from kfp import components
+
     from vtp import catalog, params
-    from vtp.components.targets import LOCAL
+    from vtp.shipped import compiled_pipelines
 
     names = [args.pipeline] if args.pipeline else sorted(catalog.PIPELINES)
     for name in names:
         module = catalog.pipeline_module(name)
         print(f"{name}: {(module.__doc__ or '').strip().splitlines()[0]}")
         if args.pipeline:
-            for pname, spec in params.declared_inputs(module.build(LOCAL)).items():
+            compiled = components.load_component_from_file(
+                str(compiled_pipelines() / f"{name}.yaml")
+            )
+            for pname, spec in params.declared_inputs(compiled).items():
                 default = f" = {spec.default!r}" if spec.optional else "  (required)"
                 print(f"  {pname}: {spec.type}{default}")
     return EXIT_OK
@@ -246,10 +207,12 @@ def _models(args) -> int:
     if getattr(args, "models_handler", None):
         return args.models_handler(args)
     from vtp.home import LocalHome
+    from vtp.local.recovery import recover
     from vtp.local.registry import LocalModelRegistry
     from vtp.local.registry_format import format_model_details, format_models_table
 
     home = LocalHome.resolve(args.config.value("home"))
+    recover(home)
     if not home.registry_db.exists():
         print(f"no local registry yet at {home.registry_db} (run a pipeline first)")
         return EXIT_OK
@@ -264,8 +227,11 @@ def _models(args) -> int:
 def _tuning(args) -> int:
     from vtp.home import LocalHome
     from vtp.local import tuning_records
+    from vtp.local.recovery import recover
 
-    root = LocalHome.resolve(args.config.value("home")).root
+    home = LocalHome.resolve(args.config.value("home"))
+    recover(home)
+    root = home.root
     if args.tuning_command == "list":
         print(tuning_records.format_jobs(tuning_records.jobs(root)))
     else:
@@ -275,7 +241,6 @@ def _tuning(args) -> int:
 
 COMMANDS = {
     "compile": _compile,
-    "run": _run,
     "list": _list,
     "tuning": _tuning,
     "models": _models,

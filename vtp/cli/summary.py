@@ -8,23 +8,23 @@ from vtp.local.run import RunRecord
 
 
 def _find(record: RunRecord, output: str, task: str = "") -> object | None:
-    """Output `output` of task `task` (exactly), else of the first task named `task-N`."""
+    """Output `output` of task `task` (exactly), else of the first task whose name (the last
+    part of its path) is `task` or `task-N`."""
     exact = record.tasks.get(task)
     if exact and output in exact.outputs:
         return exact.outputs[output]
     for name, t in record.tasks.items():
-        if name.startswith(task) and output in t.outputs:
+        if name.rsplit("/", 1)[-1].startswith(task) and output in t.outputs:
             return t.outputs[output]
     return None
 
 
-def _local(uri: str) -> str:
-    from vtp.gcs import to_local_path
+def _local(uri: str, record: RunRecord) -> str:
+    """The local file of `uri` on the run's Cloud Storage root."""
+    from vtp.gcs import gcs_to_mount
 
-    try:
-        return to_local_path(uri)
-    except ValueError:
-        return "no local mount"
+    gcs_root = record.run_dir.parent.parent  # <home>/gcs/local-pipeline-root/<run>
+    return gcs_to_mount(uri, gcs_root)
 
 
 def summarize(record: RunRecord, registry=None) -> str:
@@ -32,7 +32,13 @@ def summarize(record: RunRecord, registry=None) -> str:
     lines = [
         f"run      {record.run_id}  ({record.state}, {record.seconds:.1f} s)",
         "steps    "
-        + ", ".join(f"{name} {task.status.lower()}" for name, task in record.tasks.items()),
+        + ", ".join(
+            f"{task.name} {task.status.lower()}"
+            for task in sorted(
+                (t for t in record.tasks.values() if t.kind == "step"),
+                key=lambda t: (not t.started, t.started),
+            )
+        ),
     ]
     counts = []
     for split in ("train", "validation", "test"):
@@ -85,7 +91,9 @@ def summarize(record: RunRecord, registry=None) -> str:
     artifact = _find(record, "model", "unmanaged-container-model")
     if isinstance(artifact, dict):
         uri = artifact["uri"]
-        lines.append(f"model dir {uri}" + (f"  ({_local(uri)})" if uri.startswith("gs://") else ""))
+        lines.append(
+            f"model dir {uri}" + (f"  ({_local(uri, record)})" if uri.startswith("gs://") else "")
+        )
     lines.append(f"artifacts {record.run_dir}")
     lines.append(f"log      {record.log_path}")
     if record.error:

@@ -165,7 +165,11 @@ def check_parameters(
     for name, own in (("project", where.project), ("location", where.location)):
         if name in declared and name not in values and declared[name].type == "String":
             values[name] = own
-    _catalog_checks(template.pipeline_name, params.effective(pipeline, values))
+    from vtp.check.values import check_values
+
+    effective = params.effective(pipeline, values)
+    check_values({n: s.type for n, s in declared.items()}, effective, local=False)
+    _catalog_checks(template.pipeline_name, effective)
     return values
 
 

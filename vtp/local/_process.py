@@ -15,6 +15,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 TAIL_LINES = 50
+#: The longest line kept whole in memory and on the terminal: a longer line is read in pieces
+#: of this size, so one giant line cannot take the memory of the reader.
+MAX_LINE_BYTES = 64 * 1024
+#: The longest part of a replica's line passed on to the job's log callable.
+MAX_ECHO_CHARS = 4000
 _PR_SET_PDEATHSIG = 1
 
 
@@ -46,6 +51,88 @@ def _death_signal_preexec(parent: int) -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
+
+
+class Reaper:
+    """The client of `vtp.local._reaper`: tells it every process group this process starts, so
+    the groups are stopped even when this process dies without stopping them (SIGKILL)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "vtp.local._reaper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+        )
+
+    def _send(self, line: str) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+
+    def guard(self, pgid: int) -> None:
+        self._send(f"+{pgid}")
+
+    def release(self, pgid: int) -> None:
+        self._send(f"-{pgid}")
+
+    def close(self) -> None:
+        """Ends the reaper with nothing left to stop (a clean exit)."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+
+
+_REAPER: Reaper | None = None
+_REAPER_LOCK = threading.Lock()
+
+
+def start_reaper() -> Reaper:
+    """Starts this process's reaper (once); later process groups are guarded by it."""
+    global _REAPER
+    with _REAPER_LOCK:
+        if _REAPER is None:
+            _REAPER = Reaper()
+        return _REAPER
+
+
+def stop_reaper() -> None:
+    global _REAPER
+    with _REAPER_LOCK:
+        reaper, _REAPER = _REAPER, None
+    if reaper is not None:
+        reaper.close()
+
+
+def guard_group(pgid: int) -> None:
+    """Registers a process group with the reaper, when one runs."""
+    reaper = _REAPER
+    if reaper is not None:
+        reaper.guard(pgid)
+
+
+def release_group(pgid: int) -> None:
+    reaper = _REAPER
+    if reaper is not None:
+        reaper.release(pgid)
+
+
+def read_pieces(stream, max_bytes: int = MAX_LINE_BYTES):
+    """A binary stream's lines in pieces of at most `max_bytes`, as
+    `(text, first, last)`: a line longer than that comes in several pieces (`first` marks a
+    line's first piece, `last` its end), so a giant line never sits in memory whole."""
+    first = True
+    for raw in iter(lambda: stream.readline(max_bytes), b""):
+        last = raw.endswith(b"\n")
+        yield raw.decode("utf-8", "replace").rstrip("\r\n"), first, last
+        first = last
 
 
 def describe_exit(code: int) -> str:
@@ -99,6 +186,7 @@ class ReplicaProcess:
         except BaseException:
             self._file.close()
             raise
+        guard_group(self.proc.pid)
         self._reader = threading.Thread(target=self._read, name=f"vtp-{name}", daemon=True)
         self._reader.start()
         # Stamps the exit time as it happens, so the first replica to fail is known even when
@@ -113,13 +201,15 @@ class ReplicaProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         with self._file as file, self.proc.stdout as out:
-            for raw in iter(out.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                file.write(line + "\n")
+            for text, first, last in read_pieces(out):
+                file.write(text + ("\n" if last else ""))  # the log keeps a long line whole
                 file.flush()
+                if not first:
+                    continue  # the terminal and the tail get a line's first piece only
                 with self._lock:
-                    self._tail.append(line)
-                self._emit(f"[{self.name}] {line}")
+                    self._tail.append(text)
+                more = "" if last else " ... [line continues in the log]"
+                self._emit(f"[{self.name}] {text[:MAX_ECHO_CHARS]}{more}")
 
     def poll(self) -> int | None:
         """The exit code once the replica's main process has exited, else None."""
@@ -191,6 +281,8 @@ def stop_all(replicas: Sequence[ReplicaProcess], grace: float) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             replica.proc.wait(timeout=5)
         replica.poll()
+        if not replica.group_alive():
+            release_group(replica.proc.pid)
 
 
 class Terminated(BaseException):

@@ -67,6 +67,62 @@ def connect(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+def check_not_empty(db_path: Path) -> None:
+    """Refuses an existing registry file of 0 bytes: SQLite would take it for a new, empty
+    database and the registry would silently start over with no models.
+
+    Raises:
+        RegistryError: naming the file and what to do.
+    """
+    try:
+        size = db_path.stat().st_size
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise RegistryError(f"registry database {str(db_path)!r} cannot be read: {exc}") from exc
+    if size == 0:
+        raise RegistryError(
+            f"registry database {str(db_path)!r} is empty (0 bytes): a registry file is never "
+            "empty, so it was truncated (a full disk?) or replaced, and the models it held are "
+            "not in it. Restore it from a copy, or move it away to start a new registry."
+        )
+
+
+def check_registry(db_path: Path) -> None:
+    """Checks an existing registry file before a run uses it: not empty, an SQLite database,
+    intact (`PRAGMA quick_check`), of a schema this vtp reads. A missing file is fine (the
+    first upload creates it).
+
+    Raises:
+        RegistryError: saying what is wrong with the file.
+    """
+    if not db_path.exists():
+        return
+    check_not_empty(db_path)
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            version = _user_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise RegistryError(
+            f"registry database {str(db_path)!r} is corrupt or not a model registry ({exc}); "
+            "restore it from a copy, or move it away to start a new registry"
+        ) from exc
+    if result != "ok":
+        raise RegistryError(
+            f"registry database {str(db_path)!r} is corrupt (SQLite quick_check: {result}); "
+            "restore it from a copy, or move it away to start a new registry"
+        )
+    if version not in (0, SCHEMA_VERSION):
+        raise RegistryError(
+            f"registry database {str(db_path)!r} has schema version {version}; this vtp reads "
+            f"schema version {SCHEMA_VERSION}"
+        )
+
+
 def _user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -78,6 +134,7 @@ def ensure_schema(db_path: Path) -> None:
         RegistryError: the file is not a registry database, or one written by a newer vtp.
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    check_not_empty(db_path)
     try:
         conn = connect(db_path)
     except sqlite3.Error as exc:
@@ -104,7 +161,8 @@ def ensure_schema(db_path: Path) -> None:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise RegistryError(
-            f"registry database {str(db_path)!r} is not usable as a model registry: {exc}"
+            f"registry database {str(db_path)!r} is corrupt or not a model registry ({exc}); "
+            "restore it from a copy, or move it away to start a new registry"
         ) from exc
     finally:
         conn.close()

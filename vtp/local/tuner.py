@@ -17,6 +17,7 @@ and the metrics file).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -48,7 +49,7 @@ from vtp.local._process import Terminated, sigterm_raises
 from vtp.local._trial import HP_METRIC_FILE_ENV, Outcome, TrialRun, conclude, trial_record
 from vtp.local.executor import STOP_GRACE_S, LocalJob, run_local_job
 
-__all__ = ["TuningJobFailed", "failure_limit", "run_local_study"]
+__all__ = ["TuningJobCancelled", "TuningJobFailed", "failure_limit", "run_local_study"]
 
 #: With `max_failed_trial_count` 0 ("Vertex decides", with no documented number), the local
 #: job fails once this share of `max_trial_count` trials has failed (at least one trial).
@@ -67,6 +68,19 @@ class TuningJobFailed(JobError):
     def __init__(self, message: str, trials: list[dict[str, Any]]):
         super().__init__(message)
         self.trials = trials
+
+
+class TuningJobCancelled(JobError):
+    """The job was cancelled (`should_stop`): running trials were stopped and recorded as
+    stopped, the job as CANCELLED; `trials` holds the finished trials. It can be resumed."""
+
+    def __init__(self, message: str, trials: list[dict[str, Any]]):
+        super().__init__(message)
+        self.trials = trials
+
+
+class _Stop(Exception):
+    """`should_stop()` turned true."""
 
 
 def failure_limit(max_failed_trial_count: int, max_trial_count: int) -> int:
@@ -94,9 +108,11 @@ def run_local_study(
     log: Callable[[str], None] = print,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     stop_grace_s: float = STOP_GRACE_S,
+    should_stop: Callable[[], bool] | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Run a tuning job's trials locally until `max_trial_count`, an exhausted grid, the
-    failed-trial limit, Ctrl-C or SIGTERM.
+    failed-trial limit, Ctrl-C, SIGTERM or `should_stop()`.
 
     Args:
         study: What to search and how (`median_stopping` stops trials early).
@@ -116,6 +132,11 @@ def run_local_study(
         log: Receives the trials' output lines (prefixed `[trial N]`) and notices.
         on_trial: Called with each finished trial's record, in finishing order.
         stop_grace_s: Seconds between SIGTERM and SIGKILL when a trial is stopped.
+        should_stop: Polled while trials run; True stops every running trial (recorded as
+            stopped) and ends the job CANCELLED with `TuningJobCancelled`.
+        resume: Continue the study already in `job_dir` (an interrupted job): its finished
+            trials are kept and count towards `max_trial_count`; trials that were running
+            when it stopped are run again as new trials.
 
     Returns:
         The finished trials' records in `Trial.to_json` shape (dicts), in finishing order.
@@ -123,6 +144,7 @@ def run_local_study(
     Raises:
         SpecError: The job is invalid.
         TuningJobFailed: The failed-trial limit was reached, or every trial failed.
+        TuningJobCancelled: `should_stop()` turned true (after stopping the running trials).
         KeyboardInterrupt: After stopping the running trials.
         JobError: Stopped by SIGTERM (after stopping the running trials).
     """
@@ -147,6 +169,8 @@ def run_local_study(
         log=log,
         on_trial=on_trial,
         grace=stop_grace_s,
+        should_stop=should_stop,
+        resume=resume,
     )
     return tuner.run()
 
@@ -173,6 +197,8 @@ class _Tuner:
         log: Callable[[str], None],
         on_trial: Callable[[dict[str, Any]], None] | None,
         grace: float,
+        should_stop: Callable[[], bool] | None = None,
+        resume: bool = False,
     ):
         self.spec = study
         self.pools = pools
@@ -186,6 +212,9 @@ class _Tuner:
         self.image_commands = image_commands
         self.on_trial = on_trial
         self.grace = grace
+        self.should_stop = should_stop
+        self.resume = resume
+        self.previous_failures: list[str] = []
         lock = threading.Lock()
 
         def emit(line: str) -> None:
@@ -221,7 +250,7 @@ class _Tuner:
 
     def run(self) -> list[dict[str, Any]]:
         self.job_dir.mkdir(parents=True, exist_ok=True)
-        self.study = self._create_study()
+        self.study = self._load_study() if self.resume else self._create_study()
         notice = self.spec.local_notice()
         if notice:
             self.log(f"notice: {notice}")
@@ -236,6 +265,15 @@ class _Tuner:
                     self.log(f"{_TAG} SIGTERM: stopping every running trial")
                     self._abort("JOB_STATE_CANCELLED", "stopped by SIGTERM")
                     terminated = True
+                except _Stop:
+                    self.log(f"{_TAG} cancelled: stopping every running trial")
+                    self._abort("JOB_STATE_CANCELLED", "cancelled")
+                    raise TuningJobCancelled(
+                        f"local tuning job {self.display_name!r} was cancelled: "
+                        f"{len(self.finished)} finished trial(s) kept, "
+                        f"{len(self.stopped)} running trial(s) stopped",
+                        list(self.finished),
+                    ) from None
                 except KeyboardInterrupt:
                     self.log(f"{_TAG} interrupted: stopping every running trial")
                     self._abort("JOB_STATE_CANCELLED", "interrupted (Ctrl-C)")
@@ -250,6 +288,8 @@ class _Tuner:
 
     def _loop(self) -> None:
         while True:
+            if self.should_stop is not None and self.should_stop():
+                raise _Stop
             while self._may_launch():
                 self._launch()
             if not self.running:
@@ -285,6 +325,36 @@ class _Tuner:
                 "directory)",
             ) from None
 
+    def _load_study(self) -> optuna.Study:
+        """The study of an interrupted job, its finished trials taken back."""
+        storage = _sqlite_storage(self.job_dir / STUDY_DB)
+        try:
+            study = optuna.load_study(
+                storage=storage,
+                study_name=self.job_dir.name,
+                sampler=self.sampler,
+                pruner=pruner_for(self.spec),
+            )
+        except KeyError:
+            raise SpecError(
+                "job_dir", str(self.job_dir), "must hold the study of the job to resume"
+            ) from None
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(trial.number, state=TrialState.FAIL)  # its process is gone
+        path = self.job_dir / TRIALS_FILE
+        self.finished = json.loads(path.read_text()) if path.is_file() else []
+        with contextlib.suppress(OSError, ValueError):
+            previous = json.loads((self.job_dir / JOB_FILE).read_text())
+            self.previous_failures = [str(t) for t in previous.get("failed_trials", [])]
+            self.stopped = [str(t) for t in previous.get("stopped_trials", [])]
+            self.record = {**previous, **self.record, "resumed": _now()}
+        self.launched = len(self.finished)
+        self.log(
+            f"{_TAG} resuming: {len(self.finished)} finished trial(s) kept, "
+            f"{max(self.max_trials - self.launched, 0)} to run"
+        )
+        return study
+
     def _launch(self) -> None:
         trial = self.study.ask()
         values = suggest(trial, self.spec)
@@ -295,6 +365,7 @@ class _Tuner:
         shown = ", ".join(f"{k}={v}" for k, v in values.items())
         self.log(f"{_TAG} trial {trial_id} starting: {shown}")
         self.running[self.threads.submit(self._run_trial, run)] = run
+        self._write_job()  # the running trials are on record, should this process be killed
 
     def _run_trial(self, run: TrialRun) -> None:
         """The trial's custom job; runs in a worker thread and waits for its processes."""
@@ -363,9 +434,10 @@ class _Tuner:
         self.log(_trial_line(record, self.spec, outcome))
         if self.on_trial is not None:
             self.on_trial(record)
-        if outcome.failed and len(self.failures) >= self.failure_limit and not self.stop_reason:
+        failed = len(self.failures) + len(self.previous_failures)
+        if outcome.failed and failed >= self.failure_limit and not self.stop_reason:
             self.stop_reason = (
-                f"{len(self.failures)} trial(s) failed, reaching the limit of "
+                f"{failed} trial(s) failed, reaching the limit of "
                 f"{self.failure_limit} (max_failed_trial_count)"
             )
             self._stop_running()
@@ -431,7 +503,7 @@ class _Tuner:
             counts[name] = counts.get(name, 0) + 1
         self.record.update(
             trial_counts=counts,
-            failed_trials=[run.trial_id for run, _ in self.failures],
+            failed_trials=[*self.previous_failures, *(run.trial_id for run, _ in self.failures)],
             stopped_trials=list(self.stopped),
             running_trials=sorted((r.trial_id for r in self.running.values()), key=int),
         )

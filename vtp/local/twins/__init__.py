@@ -1,6 +1,2 @@
-"""Local twins of Vertex ops: same names and signatures, executed on this machine."""
-
-from vtp.local.twins.custom_job import custom_training_job
-from vtp.local.twins.model_upload import model_upload
-
-__all__ = ["custom_training_job", "model_upload"]
+"""What the local twins of Vertex services do: the requests GCPC's launchers would send,
+run on this machine (custom jobs, tuning jobs, the model registry)."""

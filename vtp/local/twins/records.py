@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -24,10 +27,48 @@ def write_gcp_resources(path: str, resource_type: str, resource_name: str) -> No
 
 
 def write_record(directory: Path, name: str, record: dict) -> Path:
-    """Atomically (write + rename) stores a JSON record."""
+    """Atomically (write + rename) stores a JSON record; a failed write (a full disk) leaves
+    the previous record as it was."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / name
-    tmp = directory / f".{name}.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, target)
+    tmp = directory / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(record, indent=2, sort_keys=True, default=str))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return target
+
+
+#: Set by the local orchestrator for everything a run starts.
+RUN_ID_ENV = "VTP_RUN_ID"
+
+
+def owner() -> dict:
+    """Who runs a local job: this process (pid and start time, which identify it even after
+    the pid is reused) and the run, so a job left RUNNING by a killed process is recognised."""
+    from vtp.local.orchestrator.records import process_start_time
+
+    pid = os.getpid()
+    return {
+        "owner_pid": pid,
+        "owner_start": process_start_time(pid),
+        "run_id": os.environ.get(RUN_ID_ENV, ""),
+    }
+
+
+def existing_resource(path: str, collection: str) -> str | None:
+    """The resource name a `gcp_resources` file already holds (as GCPC's launchers read it
+    after a restart), if it names a local resource of `collection` (`customJobs`...)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        uri = doc["resources"][0]["resourceUri"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    match = re.search(rf"(projects/[^/]+/locations/[^/]+/{collection}/[^/]+)$", str(uri))
+    return match.group(1) if match and str(uri).startswith("local://") else None

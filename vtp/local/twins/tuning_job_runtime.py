@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from google_cloud_pipeline_components.container.v1.gcp_launcher.utils import json_util
@@ -14,7 +15,8 @@ from vtp.components.tuning.study import StudySpec
 from vtp.components.tuning.trials import STATES
 from vtp.errors import SpecError
 from vtp.home import local_gcs_root, vtp_home
-from vtp.local.twins.records import new_resource_id, write_gcp_resources
+from vtp.local.twins.custom_job_runtime import STOP_GRACE_S
+from vtp.local.twins.records import existing_resource, new_resource_id, owner, write_gcp_resources
 
 #: Where the twin keeps its tuning jobs, under `$VTP_HOME`.
 TUNING_DIR = "tuning"
@@ -65,54 +67,92 @@ def seed_from_env() -> int | None:
 
 
 def run_tuning_job_twin(
-    *, gcp_resources_path: str, project: str, location: str, payload: dict[str, Any]
+    *,
+    gcp_resources_path: str,
+    project: str,
+    location: str,
+    payload: dict[str, Any],
+    log: Callable[[str], None] = print,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Validates and runs one tuning job locally; records it under `$VTP_HOME/tuning/<id>/`.
 
+    As GCPC's launcher does after a restart, a `gcp_resources` file that already names a local
+    tuning job continues that job: one that SUCCEEDED is not run again, and an interrupted one
+    resumes its study, keeping its finished trials.
+
     Returns:
         The finished trials in `Trial.to_json` shape (dicts).
+
+    Raises:
+        TuningJobCancelled: `should_stop()` turned true; the job is recorded CANCELLED.
     """
     import optuna
 
     from vtp.components.specs import parse_worker_pool_specs
     from vtp.local.tuner import run_local_study
 
+    home = vtp_home()
+    previous = existing_resource(gcp_resources_path, "hyperparameterTuningJobs")
+    resume = False
+    if previous is not None:
+        job_dir = home / TUNING_DIR / previous.rsplit("/", 1)[1]
+        record = _read_json(job_dir / "job.json")
+        if record.get("state") == "JOB_STATE_SUCCEEDED":
+            log(f"tuning job {previous} already succeeded (named by gcp_resources)")
+            return _read_json(job_dir / "trials.json", [])
+        resume = (job_dir / "study.db").is_file()
     study = study_from_payload(payload)
     raw_pools = payload["trial_job_spec"]["worker_pool_specs"]
     job = launcher_payload(payload)
     pools = job.get("trial_job_spec", {}).get("worker_pool_specs", [])
     if len(pools) != len(raw_pools):
-        print(
+        log(
             f"notice: {len(raw_pools) - len(pools)} empty worker pool(s) removed, as GCPC's "
             "launcher does; later pools move up a role"
         )
     parse_worker_pool_specs(pools)
     validate_tuning_job(job)
 
-    job_id = new_resource_id()
-    name = f"projects/{project}/locations/{location}/hyperparameterTuningJobs/{job_id}"
-    home = vtp_home()
-    write_gcp_resources(gcp_resources_path, "HyperparameterTuningJob", name)
-    print(f"local hyperparameter tuning job {name}")
+    if resume and previous is not None:
+        name = previous
+        log(f"resuming local hyperparameter tuning job {name}")
+    else:
+        job_id = new_resource_id()
+        name = f"projects/{project}/locations/{location}/hyperparameterTuningJobs/{job_id}"
+        write_gcp_resources(gcp_resources_path, "HyperparameterTuningJob", name)
+        log(f"local hyperparameter tuning job {name}")
+    job_id = name.rsplit("/", 1)[1]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = run_local_study(
         study=study,
         seed=seed_from_env(),
         worker_pool_specs=pools,
-        max_trial_count=payload["max_trial_count"],
-        parallel_trial_count=payload["parallel_trial_count"],
-        max_failed_trial_count=payload["max_failed_trial_count"],
+        max_trial_count=int(payload["max_trial_count"]),
+        parallel_trial_count=int(payload["parallel_trial_count"]),
+        max_failed_trial_count=int(payload.get("max_failed_trial_count") or 0),
         base_output_directory=job["trial_job_spec"]
         .get("base_output_directory", {})
         .get("output_uri_prefix", ""),
         job_dir=home / TUNING_DIR / job_id,
         gcs_root=local_gcs_root(home),
         display_name=job.get("display_name", ""),
-        job_record={"name": name, "job": job, "create_time": _now()},
+        job_record={"name": name, "job": job, "create_time": _now(), **owner()},
+        log=log,
+        should_stop=should_stop,
+        resume=resume,
+        stop_grace_s=STOP_GRACE_S,
     )
     succeeded = sum(1 for t in trials if t["state"] == STATES["SUCCEEDED"])
-    print(f"tuning job {job_id} succeeded: {succeeded} of {len(trials)} trial(s) SUCCEEDED")
+    log(f"tuning job {job_id} succeeded: {succeeded} of {len(trials)} trial(s) SUCCEEDED")
     return trials
+
+
+def _read_json(path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {} if default is None else default
 
 
 def local_trials(gcp_resources: str) -> list[str]:

@@ -1,0 +1,248 @@
+"""`vtp run PIPELINE --local`: run a compiled pipeline on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DESCRIPTION = """\
+Run a compiled pipeline on this machine with vtp's local orchestrator: the YAML that is
+shipped to Vertex AI, task by task, independent tasks at the same time. PIPELINE is a
+catalog pipeline (`vtp list`), whose compiled YAML ships with vtp, or the path of any
+compiled KFP v2 pipeline YAML (a pipeline built without vtp runs too: GCPC's custom job,
+tuning job and model upload and get launchers run on local twins of Vertex).
+
+Parameters are typed from the pipeline's declared inputs and checked before the first step;
+anything the local run cannot do (an image without a local command and no Docker engine, a
+package that is not installed, a GCPC launcher without a twin) is refused before it starts.
+
+Exit codes: 0 succeeded, 1 the run failed, 2 bad input (nothing ran), 130 interrupted
+(SIGINT, SIGTERM or SIGHUP: every step, replica and trial is stopped)."""
+
+EPILOG = """\
+examples:
+  vtp run training --local
+  vtp run tuning --local --param max_trial_count=8 --param parallel_trial_count=2
+  vtp run tuning --local --resume tuning-20261122-011824-3f2a1c     after an interrupt
+  vtp run path/to/pipeline.yaml --local --params params.yaml"""
+
+
+def register(sub, home) -> None:
+    """Adds `vtp run`."""
+    r = sub.add_parser(
+        "run",
+        parents=[home],
+        help="run a pipeline (locally, with --local)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("pipeline", help="catalog pipeline name (`vtp list`) or compiled YAML file")
+    r.add_argument("--local", action="store_true", help="run on this machine (required)")
+    r.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="set a parameter"
+    )
+    r.add_argument("--params", metavar="FILE", help="YAML/JSON file of parameters")
+    r.add_argument("--cache", action="store_true", help="reuse results of identical steps")
+    r.add_argument(
+        "--parallelism",
+        type=int,
+        metavar="N",
+        help="steps running at once (default: this machine's cores)",
+    )
+    r.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="start no new step after one fails (default: independent steps go on, as Vertex)",
+    )
+    r.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="resume an interrupted or failed run: finished steps are kept, a tuning job "
+        "continues its study (parameters come from the run)",
+    )
+    r.add_argument("--verbose", "-v", action="store_true", help="stream every step's log")
+    r.add_argument("--json", action="store_true", help="print the run record as JSON")
+    r.add_argument(
+        "--tuning-seed",
+        type=int,
+        metavar="N",
+        help="seed of the local tuner's sampler (default: a fresh seed per study, recorded; "
+        "also $VTP_TUNING_SEED)",
+    )
+    r.add_argument(
+        "--runtime",
+        choices=("process", "docker"),
+        help="how training replicas run: local processes (default, or $VTP_RUNTIME) or "
+        "`docker run` of each worker pool's image (needs a Docker engine)",
+    )
+    r.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    saved = os.environ.get("VTP_TUNING_SEED")
+    try:
+        return _run(args)
+    finally:  # --tuning-seed holds for this run only (in-process callers run several)
+        if saved is None:
+            os.environ.pop("VTP_TUNING_SEED", None)
+        else:
+            os.environ["VTP_TUNING_SEED"] = saved
+
+
+def _run(args) -> int:
+    from vtp.cli.main import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+    if not args.local:
+        print(
+            "vtp: error: `vtp run` runs pipelines on this machine: add --local "
+            "(for Vertex AI, compile and submit the YAML under compiled/pipelines/)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from vtp.local.executor import select_runtime
+
+    select_runtime(args.runtime)  # docker: fails now without an engine
+    if args.tuning_seed is not None:
+        if args.tuning_seed < 0:
+            print(
+                f"vtp: error: --tuning-seed must be >= 0, got {args.tuning_seed}", file=sys.stderr
+            )
+            return EXIT_USAGE
+        os.environ["VTP_TUNING_SEED"] = str(args.tuning_seed)  # read by the tuning twin
+    from vtp.cli.summary import as_json, summarize
+    from vtp.home import LocalHome
+    from vtp.local.orchestrator import default_parallelism
+    from vtp.local.orchestrator.records import CANCELLED, SUCCEEDED
+    from vtp.local.orchestrator.runner import (
+        RunSettings,
+        discard_zygote,
+        run_plan,
+        start_zygote,
+    )
+    from vtp.local.recovery import recover
+
+    parallelism = _parallelism(args.parallelism)
+    from vtp.local.registry_schema import check_registry
+
+    from vtp import config
+
+    home = LocalHome.resolve(args.config.value("home"))
+    prepared = _prepare(args, home)  # parameters first: nothing starts for bad input
+    config.export(args.config)  # the component steps are processes: they read the same file
+    zygote = start_zygote()  # warms up while the home is checked and the run starts
+    try:
+        home.check_usable()
+        recover(home)
+        check_registry(home.registry_db)  # an empty or corrupt registry, before a run
+    except BaseException:
+        discard_zygote(zygote)
+        raise
+    from vtp.local.orchestrator.runner import RunNotStarted
+
+    try:
+        record = run_plan(
+            prepared.plan,
+            prepared.values,
+            home=home,
+            settings=RunSettings(
+                parallelism=parallelism or default_parallelism(),
+                cache=args.cache,
+                fail_fast=args.fail_fast,
+                verbose=args.verbose,
+                progress=sys.stderr,
+                label=prepared.label,
+                zygote=zygote,
+            ),
+            resume=prepared.resume,
+        )
+    except RunNotStarted as err:
+        discard_zygote(zygote)
+        print(f"vtp: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    if record.state != SUCCEEDED:
+        print(f"\nvtp: run {record.run_id} {record.state.lower()}: {record.error}", file=sys.stderr)
+        print(summarize(record), file=sys.stderr)
+        if record.state == CANCELLED:
+            print(
+                f"resume   vtp run {args.pipeline} --local --resume {record.run_id}",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED if record.state == CANCELLED else EXIT_FAILED
+    from vtp.local.registry import LocalModelRegistry
+
+    registry = LocalModelRegistry(home.registry_db) if home.registry_db.exists() else None
+    print(as_json(record) if args.json else "\n" + summarize(record, registry))
+    return EXIT_OK
+
+
+def _parallelism(value: int | None) -> int | None:
+    from vtp.errors import VtpError
+
+    if value is not None and value < 1:
+        raise VtpError(f"--parallelism must be at least 1, got {value}")
+    return value
+
+
+class _Prepared:
+    def __init__(self, plan, values, label, resume):
+        self.plan = plan
+        self.values = values
+        self.label = label
+        self.resume = resume
+
+
+def _prepare(args, home) -> _Prepared:
+    """Everything before the first step: the pipeline, the plan, the checked parameters."""
+    from vtp import catalog, params
+    from vtp.check.values import check_params_file, check_values
+    from vtp.defaults import LOCAL_PROJECT
+    from vtp.errors import VtpError
+    from vtp.local.orchestrator import load_pipeline, make_plan
+    from vtp.local.orchestrator.runner import load_for_resume, load_ir_of
+    from vtp.local.run import complete_params, pipeline_file
+
+    if args.resume:
+        if args.param or args.params:
+            raise VtpError(
+                "--resume takes the parameters of the run it resumes: drop --param/--params"
+            )
+        previous = load_for_resume(home, args.resume)
+        ir = load_ir_of(previous)
+        return _Prepared(make_plan(ir), dict(previous.params), previous.pipeline, previous)
+    if args.params:
+        check_params_file(args.params)
+    path = pipeline_file(args.pipeline)
+    ir = load_pipeline(path)
+    plan = make_plan(ir)
+    values = params.resolve(
+        _declared(ir),
+        assignments=params.parse_assignments(args.param),
+        file_values=params.load_params_file(args.params) if args.params else None,
+        fallbacks={"project": LOCAL_PROJECT} if "project" in ir.inputs else None,
+    )
+    values = complete_params(ir, values)
+    check_values({n: s.kfp_type for n, s in ir.inputs.items()}, values, local=True)
+    if args.pipeline in catalog.PIPELINES:
+        module = catalog.pipeline_module(args.pipeline)
+        if hasattr(module, "check_params"):
+            module.check_params(dict(values))
+    label = args.pipeline if args.pipeline in catalog.PIPELINES else ir.name
+    return _Prepared(plan, values, label, None)
+
+
+def _declared(ir):
+    """The pipeline's inputs in the form `vtp.params` reads (a KFP component's
+    `component_spec.inputs`), from the loaded pipeline rather than a second parse of the file."""
+    from types import SimpleNamespace
+
+    inputs = {
+        name: SimpleNamespace(
+            type=spec.kfp_type,
+            optional=spec.optional,
+            default=spec.default if spec.has_default else None,
+        )
+        for name, spec in ir.inputs.items()
+    }
+    return SimpleNamespace(component_spec=SimpleNamespace(inputs=inputs))

@@ -1,0 +1,135 @@
+"""Everything the orchestrator checks before the first step: what runs each task, and what
+it refuses (each refusal names the task or component and what would make it runnable).
+
+Refused before the run:
+- a GCPC launcher without a local twin, an image neither mapped to a local command nor
+  runnable with a Docker engine, a `packages_to_install` entry that is not installed;
+- a trigger condition that is not CEL of the form KFP compiles (at load, `ir.py`);
+- a `ParallelFor` item selector other than `parseJson(string_value)[...]`;
+- a pipeline placeholder (`{{$.pipeline_...}}`) this orchestrator does not know;
+- a pipeline input artifact (nothing can pass one to a local run);
+- an executor kind other than a container or an importer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vtp.local.orchestrator.executors import Executor, PythonExecutor, Refusal, check_packages
+from vtp.local.orchestrator.inputs import InputError, check_selector
+from vtp.local.orchestrator.ir import PipelineIR, TaskSpec
+from vtp.local.orchestrator.placeholders import PipelineContext, unknown_pipeline_placeholders
+
+#: Placeholder names a run fills in (values do not matter for the check).
+_KNOWN = PipelineContext("job", "uuid", "project", "location", "gs://root", "time").values(
+    "task", "uuid"
+)
+
+
+_CHANNEL = "{{channel:"
+_CHANNEL_PROBLEM = (
+    "value holds a pipeline channel KFP's compiler left unresolved (an f-string it cannot "
+    "compile there; Vertex would receive it as text):"
+)
+
+
+@dataclass
+class Plan:
+    """The executor of every executor label a task uses, and notices for the run log."""
+
+    ir: PipelineIR
+    executors: dict[str, Executor]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def uses_python(self) -> bool:
+        return any(isinstance(e, PythonExecutor) for e in self.executors.values())
+
+
+def _tasks(ir: PipelineIR) -> Iterator[tuple[str, TaskSpec]]:
+    for dag_name, dag in ir.dags():
+        for task in dag.tasks.values():
+            yield dag_name, task
+
+
+def make_plan(ir: PipelineIR) -> Plan:
+    """Classifies every executor and checks what the run would refuse.
+
+    Raises:
+        Refusal: listing every problem found.
+    """
+    plan, problems = survey(ir)
+    if problems:
+        listing = "\n  ".join(problems)
+        raise Refusal(
+            f"pipeline {ir.name!r} cannot run locally ({len(problems)} problem"
+            f"{'s' if len(problems) > 1 else ''}):\n  {listing}"
+        )
+    return plan
+
+
+def survey(ir: PipelineIR) -> tuple[Plan, list[str]]:
+    """The plan of what can run, and every problem that keeps the pipeline from running here
+    (what `vtp check --local` reports)."""
+    problems: list[str] = []
+    notices: list[str] = []
+    executors: dict[str, Executor] = {}
+    for name, spec in ir.root.interface.artifacts.items():
+        if not spec.optional:
+            problems.append(
+                f"pipeline input artifact {name!r}: a local run takes parameters only "
+                "(compile the pipeline with the artifact made by a task or an importer)"
+            )
+    for dag_name, task in _tasks(ir):
+        where = f"task {task.name!r}" + (f" (in {dag_name})" if dag_name else "")
+        component = ir.component(task.component)
+        for spec in (task.inputs.get("parameters") or {}).values():
+            selector = spec.get("parameterExpressionSelector")
+            if selector:
+                try:
+                    check_selector(selector)
+                except InputError as err:
+                    problems.append(f"{where}: {err}")
+            constant = (spec.get("runtimeValue") or {}).get("constant")
+            for unknown in unknown_pipeline_placeholders(constant, _KNOWN):
+                problems.append(f"{where}: unknown placeholder {unknown}")
+            if _CHANNEL in json.dumps(constant):
+                problems.append(f"{where}: {_CHANNEL_PROBLEM} {constant!r}")
+        if component.dag is not None:
+            continue
+        label = component.executor_label or ""
+        if label in executors:
+            continue
+        importer = ir.executors.get(label, {}).get("importer")
+        if importer is not None and _CHANNEL in json.dumps(importer):
+            problems.append(f"{where}: the importer's {_CHANNEL_PROBLEM} {importer['artifactUri']}")
+        try:
+            executor = _classify(ir, label, task.component)
+        except Refusal as err:
+            problems.append(str(err))
+            continue
+        executors[label] = executor
+        if isinstance(executor, PythonExecutor):
+            try:
+                notices += check_packages(executor.packages, task.component)
+            except Refusal as err:
+                problems.append(str(err))
+    for component in ir.components.values():
+        for pspec in component.interface.params.values():
+            if pspec.has_default:
+                for unknown in unknown_pipeline_placeholders(pspec.default, _KNOWN):
+                    problems.append(
+                        f"component {component.name!r}: input {pspec.name!r} defaults to "
+                        f"unknown placeholder {unknown}"
+                    )
+    return Plan(ir, executors, notices), list(dict.fromkeys(problems))
+
+
+def _classify(ir: PipelineIR, label: str, component: str) -> Executor:
+    from vtp.local.orchestrator.executors import classify
+
+    executor: dict[str, Any] = ir.executors[label]
+    return classify(executor, component)
