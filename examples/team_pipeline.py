@@ -119,12 +119,11 @@ def vtp_component(name: str, source: str | Path = COMPILED_COMPONENTS):
 def build(components_source: str | Path = COMPILED_COMPONENTS):
     """The team's pipeline; vtp's compiled components come from `components_source`, a
     directory or a URL."""
-    target = VERTEX
-    train_and_register = training.build(target)
+    train_and_register = training.build()
     load_dataset = vtp_component("load_dataset", components_source)
     champion_model = vtp_component("champion_model", components_source)
     evaluate_model = vtp_component("evaluate_model", components_source)
-    score_on_gpu = target.custom_job_from_component(
+    score_on_gpu = VERTEX.custom_job_from_component(
         score_rows, display_name="team-scoring", timeout="3600s", **SCORING_MACHINE
     )
 
@@ -162,7 +161,7 @@ def build(components_source: str | Path = COMPILED_COMPONENTS):
             source=data_source, seed=split_seed, key_column=split_key_column
         ).set_display_name("held-out-rows")
         lookup = (
-            target.ChampionLookupOp(
+            VERTEX.ChampionLookupOp(
                 project=project, location=location, model_display_name=model_display_name
             )
             .after(trained)

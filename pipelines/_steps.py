@@ -4,12 +4,11 @@ from kfp import dsl
 
 from vtp.components.evaluation import evaluate_model
 from vtp.components.models.gate import metric_gate
-from vtp.components.targets import Target
+from vtp.components.targets import VERTEX as ops
 from vtp.components.training import unmanaged_container_model
 
 
 def train_evaluate_register(
-    target: Target,
     *,
     pipeline_name: str,
     train_task: str,
@@ -32,7 +31,7 @@ def train_evaluate_register(
     Tasks: `train_task` (`CustomTrainingJobOp`), `model-artifact`, `evaluate`, `metric-gate`
     and, under the `metric-passes` condition, `upload-model` labelled with `pipeline_name`.
     """
-    train = target.CustomTrainingJobOp(
+    train = ops.CustomTrainingJobOp(
         project=project,
         location=location,
         display_name=f"{pipeline_name}-trainer",
@@ -62,7 +61,7 @@ def train_evaluate_register(
     ).set_display_name("metric-gate")
 
     with dsl.If(gate.output == "pass", name="metric-passes"):
-        target.ModelUploadOp(
+        ops.ModelUploadOp(
             project=project,
             location=location,
             display_name=model_display_name,

@@ -17,7 +17,6 @@ from kfp import dsl
 
 from vtp import defaults as config
 from vtp.components.data import load_dataset
-from vtp.components.targets import Target
 from vtp.components.training.distributed_job_spec import distributed_job_spec
 from vtp.pipelines._steps import train_evaluate_register
 from vtp.shipped import SAMPLE_DATA_SOURCE
@@ -27,8 +26,8 @@ NAME = "distributed"
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.5, "steps": 300, "l2": 0.001}
 
 
-def build(target: Target):
-    """The distributed pipeline for `target` (VERTEX or LOCAL)."""
+def build():
+    """The distributed pipeline, for Vertex AI (`vtp run --local` runs its compiled YAML)."""
 
     @dsl.pipeline(name=NAME, description=__doc__.splitlines()[0])
     def distributed(
@@ -121,7 +120,6 @@ def build(target: Target):
         ).set_display_name("distributed-job-spec")
 
         train_evaluate_register(
-            target,
             pipeline_name=NAME,
             train_task="train-distributed",
             project=project,

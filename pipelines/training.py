@@ -14,7 +14,6 @@ from kfp import dsl
 
 from vtp import defaults as config
 from vtp.components.data import load_dataset
-from vtp.components.targets import Target
 from vtp.components.training import training_job_spec
 from vtp.pipelines._steps import train_evaluate_register
 from vtp.shipped import SAMPLE_DATA_SOURCE
@@ -23,8 +22,8 @@ NAME = "training"
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31}
 
 
-def build(target: Target):
-    """The training pipeline for `target` (VERTEX or LOCAL)."""
+def build():
+    """The training pipeline, for Vertex AI (`vtp run --local` runs its compiled YAML)."""
 
     @dsl.pipeline(name=NAME, description=__doc__.splitlines()[0])
     def training(
@@ -102,7 +101,6 @@ def build(target: Target):
         ).set_display_name("training-job-spec")
 
         train_evaluate_register(
-            target,
             pipeline_name=NAME,
             train_task="train",
             project=project,

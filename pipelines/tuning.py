@@ -24,7 +24,7 @@ from vtp.components.data.merge import merge_datasets
 from vtp.components.evaluation import evaluate_model
 from vtp.components.models.challenger_decision import challenger_decision, decision_aliases
 from vtp.components.models.champion_model import champion_model
-from vtp.components.targets import Target
+from vtp.components.targets import VERTEX as ops
 from vtp.components.training import training_job_spec, unmanaged_container_model
 from vtp.components.training.model_dir import checked_model_dir
 from vtp.components.tuning.ops import (
@@ -57,8 +57,8 @@ STUDY = StudySpec(
 )
 
 
-def build(target: Target):
-    """The tuning pipeline for `target` (VERTEX or LOCAL)."""
+def build():
+    """The tuning pipeline, for Vertex AI (`vtp run --local` runs its compiled YAML)."""
     study = STUDY.op_inputs()
 
     @dsl.pipeline(name=NAME, description=__doc__.splitlines()[0])
@@ -146,7 +146,7 @@ def build(target: Target):
             ).set_display_name(display_name)
 
         trial_spec = job_spec(data.outputs["train"], "tuning-job", "trial-job-spec")
-        tune = target.HyperparameterTuningJobRunOp(
+        tune = ops.HyperparameterTuningJobRunOp(
             project=project,
             location=location,
             display_name=f"{NAME}-study",
@@ -160,7 +160,7 @@ def build(target: Target):
             parallel_trial_count=parallel_trial_count,
             max_failed_trial_count=max_failed_trial_count,
         ).set_display_name("tune")
-        trials = target.GetTrialsOp(gcp_resources=tune.outputs["gcp_resources"])
+        trials = ops.GetTrialsOp(gcp_resources=tune.outputs["gcp_resources"])
         best = get_best_trial(trials=trials.output, study_spec_metrics=study_spec_metrics)
         trials_report(
             trials=trials.output,
@@ -183,7 +183,7 @@ def build(target: Target):
                 best_hyperparameters=best_values.output,
                 worker_pool_specs=final_spec.outputs["worker_pool_specs"],
             )
-            final_job = target.CustomTrainingJobOp(
+            final_job = ops.CustomTrainingJobOp(
                 project=project,
                 location=location,
                 display_name=f"{NAME}-final-training",
@@ -212,7 +212,7 @@ def build(target: Target):
             ).set_display_name(display_name)
 
         challenger = evaluate_on_test(model, "evaluate-challenger")
-        lookup = target.ChampionLookupOp(
+        lookup = ops.ChampionLookupOp(
             project=project, location=location, model_display_name=model_display_name
         ).set_display_name("champion-lookup")
 
@@ -227,7 +227,7 @@ def build(target: Target):
                 min_improvement=min_improvement,
             )
             aliases = decision_aliases(decision=decision.output)
-            target.ModelUploadOp(
+            ops.ModelUploadOp(
                 project=project,
                 location=location,
                 display_name=model_display_name,
@@ -237,7 +237,7 @@ def build(target: Target):
                 labels={"pipeline": NAME},
             ).set_display_name("upload-new-version")
         with dsl.Else(name="first-model"):
-            target.ModelUploadOp(
+            ops.ModelUploadOp(
                 project=project,
                 location=location,
                 display_name=model_display_name,

@@ -1,5 +1,6 @@
 """`vtp check`: Vertex payloads of compiled pipelines validated statically, and what the local
-orchestrator would refuse. Test pipelines are compiled with kfp's real compiler and GCPC's real ops."""
+orchestrator would refuse. Test pipelines are compiled with kfp's real compiler and GCPC's real
+ops."""
 
 from pathlib import Path
 from typing import NamedTuple

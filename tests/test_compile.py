@@ -10,7 +10,6 @@ from kfp.components import load_component_from_file
 from vtp import catalog
 from vtp import compiler as compiling
 from vtp.cli.main import main
-from vtp.components.targets import VERTEX
 
 REPO = Path(__file__).resolve().parents[1]
 COMPILED = REPO / "compiled"
@@ -92,7 +91,7 @@ def test_compiled_pipeline_is_usable_as_a_step_of_another_pipeline(fresh, tmp_pa
 def test_pipelines_build(tmp_path):
     for name in catalog.PIPELINES:
         path = tmp_path / f"{name}.yaml"
-        compiler.Compiler().compile(catalog.pipeline_module(name).build(VERTEX), str(path))
+        compiler.Compiler().compile(catalog.pipeline_module(name).build(), str(path))
         assert path.stat().st_size > 0
 
 
@@ -102,7 +101,7 @@ def test_vtp_writes_the_document_kfps_compiler_writes(name, tmp_path):
     same header and the same document, folded differently."""
     import yaml
 
-    pipeline = catalog.pipeline_module(name).build(VERTEX)
+    pipeline = catalog.pipeline_module(name).build()
     kfp_path = tmp_path / "kfp.yaml"
     compiler.Compiler().compile(pipeline, str(kfp_path))
     ours = compiling.to_yaml(pipeline)

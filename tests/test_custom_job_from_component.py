@@ -22,8 +22,7 @@ from kfp.dsl import Dataset, Input, Output
 from vtp.components.specs import CustomJobSpec, parse_worker_pool_specs
 from vtp.components.targets import VERTEX
 from vtp.errors import SpecError
-from vtp.gcs import GCS_ROOT_ENV
-from vtp.home import HOME_ENV, LocalHome
+from vtp.home import LocalHome
 
 TARGETS = [VERTEX]
 IMAGE = "python:3.11"

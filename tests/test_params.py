@@ -4,7 +4,6 @@ import pytest
 
 from vtp import params
 from vtp.cli.main import main
-from vtp.components.targets import VERTEX
 from vtp.errors import SpecError
 from vtp.params import ParameterError
 from vtp.pipelines import training
@@ -12,7 +11,7 @@ from vtp.pipelines import training
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return training.build(VERTEX)
+    return training.build()
 
 
 def test_values_are_typed_from_text(pipeline):
@@ -137,10 +136,9 @@ def test_cli_run_without_local_explains(capsys):
 
 
 def test_tuning_study_is_validated_before_a_run():
-    from vtp.components.targets import VERTEX as local_target
     from vtp.pipelines import tuning
 
-    pipe = tuning.build(local_target)
+    pipe = tuning.build()
     ok = params.effective(pipe, {"project": "p"})
     tuning.check_params(ok)
     with pytest.raises(SpecError, match="parallel_trial_count"):

@@ -10,7 +10,6 @@ from vtp import catalog, params
 from vtp.components.data.sources import list_sources
 from vtp.components.data.split_reader import read_split
 from vtp.components.data.splitting import SPLITS, split_dataset
-from vtp.components.targets import VERTEX
 from vtp.errors import DataError
 from vtp.shipped import SAMPLE_DATA_SOURCE, sample_data_dir, sample_datasets
 
@@ -50,5 +49,5 @@ def test_bad_sample_uris_name_the_shipped_samples(uri, message):
 
 @pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
 def test_every_pipeline_defaults_to_the_shipped_sample(name):
-    inputs = params.declared_inputs(catalog.pipeline_module(name).build(VERTEX))
+    inputs = params.declared_inputs(catalog.pipeline_module(name).build())
     assert inputs["data_source"].default == SAMPLE_DATA_SOURCE

@@ -28,11 +28,10 @@ SOURCES += ("trainers",)
 TEAM_PIPELINES = '"""The team\'s own pipelines."""\nOWNER = "team"\n'
 IMPORT_BOTH = """
 import pipelines
-from vtp.components.targets import VERTEX
 from vtp.pipelines import training
 
 assert pipelines.OWNER == "team", pipelines.__file__
-training.build(VERTEX)
+training.build()
 print("team", pipelines.__file__)
 print("vtp", training.__file__)
 """

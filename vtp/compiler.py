@@ -39,21 +39,19 @@ class Drift:
 def compile_all(
     out_dir: Path, component_image: str | None = None, images: Images | None = None
 ) -> list[Path]:
-    """Compiles every pipeline (VERTEX target) and component under `out_dir`.
+    """Compiles every pipeline and component under `out_dir`.
 
     Args:
         out_dir: Gets `pipelines/<name>.yaml` and `components/<name>.yaml`.
         component_image: Shorthand for `Images(component=...)`.
         images: The images to stamp (default: the template's).
     """
-    from vtp.components.targets import VERTEX
-
     images = images or Images()
     if component_image:
         images = Images(component_image, images.trainers)
     replacements = images.replacements()
     items = [
-        (out_dir / "pipelines" / f"{name}.yaml", catalog.pipeline_module(name).build(VERTEX))
+        (out_dir / "pipelines" / f"{name}.yaml", catalog.pipeline_module(name).build())
         for name in sorted(catalog.PIPELINES)
     ]
     items += [

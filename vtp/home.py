@@ -69,7 +69,6 @@ def local_run_home() -> Path | None:
     return Path(home) if home and root else None
 
 
-
 @dataclass(frozen=True)
 class LocalHome:
     """One resolved home and the paths under it."""

@@ -124,9 +124,8 @@ def _run(args) -> int:
     from vtp.local.recovery import recover
 
     parallelism = _parallelism(args.parallelism)
-    from vtp.local.registry_schema import check_registry
-
     from vtp import config
+    from vtp.local.registry_schema import check_registry
 
     home = LocalHome.resolve(args.config.value("home"))
     prepared = _prepare(args, home)  # parameters first: nothing starts for bad input
