@@ -322,10 +322,10 @@ def test_what_is_not_a_runnable_pipeline_is_refused(target, needles, tmp_path, c
 @pytest.mark.parametrize(
     ("out", "needles"),
     [
-        ("", ("--out", "''", "directory")),
+        ("", ("--out", "''", "non-empty")),
         ("README.md", ("--out", "'README.md'", "a file")),
         (".", ("--out", "'.'", "Python sources")),
-        ("   ", ("--out", "'   '", "directory")),
+        ("   ", ("--out", "'   '", "non-empty")),
     ],
 )
 def test_compile_refuses_output_paths_that_are_not_its_directory(out, needles, capsys, monkeypatch):

@@ -13,8 +13,11 @@ run, and every replica and trial they start is this process's child.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,70 @@ TWINS = {
     "model.get_model.launcher": "model_get",
 }
 
+_GCPC_UTILS = "google_cloud_pipeline_components.container.v1.gcp_launcher.utils."
+_JOB_MODULES = (
+    _GCPC_UTILS + "parser_util",
+    _GCPC_UTILS + "json_util",
+    "vtp.components.specs",
+    "vtp.gcs",
+    "vtp.local.executor",
+    "vtp.local.limits",
+    "vtp.local.twins.records",
+    "vtp.components.specs._proto",
+    "vtp.aiplatform_types",
+    "vtp.local.twins.custom_job_runtime",
+)
+_UPLOAD_MODULES = (
+    _GCPC_UTILS + "parser_util",
+    _GCPC_UTILS + "json_util",
+    "google_cloud_pipeline_components.container.utils.artifact_utils",
+    "google_cloud_pipeline_components.container.v1.model.upload_model.remote_runner",
+    "google_cloud_pipeline_components.types.artifact_types",
+    "vtp.local.registry",
+    "vtp.local.twins.records",
+    "vtp.local.twins.model_upload_runtime",
+)
+#: The modules each twin's handler imports (see `preload`).
+_PRELOAD: dict[str, tuple[str, ...]] = {
+    "custom_job": _JOB_MODULES,
+    "tuning_job": (
+        *_JOB_MODULES,
+        "vtp.local.tuner",
+        "vtp.local.twins.tuning_job_runtime",
+    ),
+    "model_upload": _UPLOAD_MODULES,
+    "model_get": _UPLOAD_MODULES,
+}
+
+_preloaded = threading.Event()
+_preloaded.set()
+
+
+def preload(executors: Iterable[Executor]) -> None:
+    """Imports, in one thread started now, the modules the launchers of `executors` import;
+    launchers wait for it before they start. Launchers run in worker threads, and two threads
+    importing one package's modules at once can each find the other's module half initialised
+    ("cannot import name ... from partially initialized module"); one importing thread cannot.
+    Other steps start meanwhile."""
+    modules = list(
+        dict.fromkeys(
+            m for e in executors if isinstance(e, LauncherExecutor) for m in _PRELOAD[e.twin]
+        )
+    )
+    if not modules:
+        return
+
+    def load() -> None:
+        try:
+            for module in modules:
+                with contextlib.suppress(ImportError):  # the handler raises it, in its step
+                    importlib.import_module(module)
+        finally:
+            _preloaded.set()
+
+    _preloaded.clear()
+    threading.Thread(target=load, name="vtp-preload", daemon=True).start()
+
 
 @dataclass
 class LauncherExecutor(Executor):
@@ -51,6 +118,7 @@ class LauncherExecutor(Executor):
         return f"launcher:{self.twin}"
 
     def run(self, ctx: StepContext) -> Outputs | None:
+        _preloaded.wait()
         argv = fill_command(
             [*self.command, *self.args], ctx.executor_input, ctx.pipeline_values, ctx.local_path
         )

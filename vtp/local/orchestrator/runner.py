@@ -26,6 +26,7 @@ from vtp.errors import VtpError
 from vtp.home import PIPELINE_ROOT_BUCKET, LocalHome
 from vtp.local.orchestrator import records as rec
 from vtp.local.orchestrator.ir import PipelineIR
+from vtp.local.orchestrator.launchers import preload
 from vtp.local.orchestrator.placeholders import PipelineContext
 from vtp.local.orchestrator.plan import Plan
 from vtp.local.orchestrator.scheduler import Options, Scheduler
@@ -161,45 +162,54 @@ def run_plan(
             print(f"  notice: {notice}", file=out, flush=True)
     from vtp.local._process import start_reaper, stop_reaper
 
-    start_reaper()
+    scheduler: Scheduler | None = None
     zygote = settings.zygote
-    if zygote is None and settings.use_zygote and plan.uses_python:
-        zygote = start_zygote()
-    scheduler = Scheduler(
-        plan,
-        record,
-        params=params,
-        pipeline=context,
-        options=Options(
-            parallelism=settings.parallelism,
-            cache=settings.cache,
-            fail_fast=settings.fail_fast,
-            resume=resume is not None,
-            progress=out,
-            echo=sys.stdout if settings.verbose else None,
-            cwd=os.getcwd(),
-        ),
-        gcs_root=home.gcs_root,
-        cache_root=home.cache_root,
-        step_env=env,
-        zygote=zygote,
-        previous=previous,
-    )
     state = rec.FAILED
-    scheduler.event_log.write("run_started", run=record.run_id, pipeline=ir.name)
     try:
+        start_reaper()
+        preload(plan.executors.values())
+        if zygote is None and settings.use_zygote and plan.uses_python:
+            zygote = start_zygote()
+        scheduler = Scheduler(
+            plan,
+            record,
+            params=params,
+            pipeline=context,
+            options=Options(
+                parallelism=settings.parallelism,
+                cache=settings.cache,
+                fail_fast=settings.fail_fast,
+                resume=resume is not None,
+                progress=out,
+                echo=sys.stdout if settings.verbose else None,
+                cwd=os.getcwd(),
+            ),
+            gcs_root=home.gcs_root,
+            cache_root=home.cache_root,
+            step_env=env,
+            zygote=zygote,
+            previous=previous,
+        )
+        scheduler.event_log.write("run_started", run=record.run_id, pipeline=ir.name)
         with _cancel_on_signals(scheduler):
             state = scheduler.run()
+    except BaseException as err:
+        # vtp itself failed: the record says so before the error goes on (never left RUNNING).
+        if not record.error:
+            record.error = f"vtp stopped with {type(err).__name__}: {err}"
+        raise
     finally:
-        scheduler.event_log.write("run_ended", run=record.run_id, state=state)
+        if scheduler is not None:
+            scheduler.event_log.write("run_ended", run=record.run_id, state=state)
         record.state = state
         record.ended = rec.now()
         record.seconds = time.monotonic() - started
-        if state == rec.CANCELLED:
-            record.error = scheduler.cancel_reason or "cancelled"
-        elif state == rec.FAILED:
-            record.error = _failure_text(scheduler)
-            record.failure_log = scheduler.failure_tail()
+        if scheduler is not None:
+            if state == rec.CANCELLED:
+                record.error = scheduler.cancel_reason or "cancelled"
+            elif state == rec.FAILED and not record.error:
+                record.error = _failure_text(scheduler)
+                record.failure_log = scheduler.failure_tail()
         try:
             record.save()
         except OSError:  # a full disk: the space kept aside takes the final record
@@ -209,7 +219,8 @@ def run_plan(
                 record.save()
         with contextlib.suppress(OSError):
             reserve.unlink()
-        scheduler.close()
+        if scheduler is not None:
+            scheduler.close()
         if zygote is not None:
             zygote.close()
         stop_reaper()
