@@ -7,7 +7,7 @@ from types import ModuleType
 
 from vtp.errors import VtpError
 
-#: Pipeline name -> module with `NAME` and `build(target)`.
+#: Pipeline name -> module with `NAME` and `build()`.
 PIPELINES = {
     "training": "vtp.pipelines.training",
     "tuning": "vtp.pipelines.tuning",
