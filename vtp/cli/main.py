@@ -147,7 +147,6 @@ def _output_dir(raw: str) -> Path:
 
 def _silence_stdout() -> None:
     """Points stdout at /dev/null, so the interpreter's final flush raises nothing."""
-    import os
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
