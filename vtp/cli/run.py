@@ -128,9 +128,22 @@ def _run(args) -> int:
     from vtp.local.registry_schema import check_registry
 
     home = LocalHome.resolve(args.config.value("home"))
-    prepared = _prepare(args, home)  # parameters first: nothing starts for bad input
+    started: list = []
+
+    def warm_up(plan) -> None:
+        """Starts the zygote once the parameters passed the generic checks: it imports KFP's
+        executor while the pipeline's own checks run."""
+        if plan.uses_python and not started:
+            started.append(start_zygote())
+
+    try:
+        prepared = _prepare(args, home, warm_up)  # parameters first: nothing runs for bad input
+    except BaseException:
+        if started:
+            discard_zygote(started[0])
+        raise
     config.export(args.config)  # the component steps are processes: they read the same file
-    zygote = start_zygote()  # warms up while the home is checked and the run starts
+    zygote = started[0] if started else start_zygote()
     try:
         home.check_usable()
         recover(home)
@@ -192,8 +205,9 @@ class _Prepared:
         self.resume = resume
 
 
-def _prepare(args, home) -> _Prepared:
-    """Everything before the first step: the pipeline, the plan, the checked parameters."""
+def _prepare(args, home, warm_up) -> _Prepared:
+    """Everything before the first step: the pipeline, the plan, the checked parameters;
+    `warm_up(plan)` is called once the generic checks passed, before the pipeline's own."""
     from vtp import catalog, params
     from vtp.check.values import check_params_file, check_values
     from vtp.defaults import LOCAL_PROJECT
@@ -209,7 +223,9 @@ def _prepare(args, home) -> _Prepared:
             )
         previous = load_for_resume(home, args.resume)
         ir = load_ir_of(previous)
-        return _Prepared(make_plan(ir), dict(previous.params), previous.pipeline, previous)
+        plan = make_plan(ir)
+        warm_up(plan)
+        return _Prepared(plan, dict(previous.params), previous.pipeline, previous)
     if args.params:
         check_params_file(args.params)
     path = pipeline_file(args.pipeline)
@@ -223,6 +239,7 @@ def _prepare(args, home) -> _Prepared:
     )
     values = complete_params(ir, values)
     check_values({n: s.kfp_type for n, s in ir.inputs.items()}, values, local=True)
+    warm_up(plan)
     if args.pipeline in catalog.PIPELINES:
         module = catalog.pipeline_module(args.pipeline)
         if hasattr(module, "check_params"):

@@ -155,6 +155,8 @@ class PythonExecutor(Executor):
         from vtp.local.orchestrator.steps import spawn
 
         zygote = ctx.zygote
+        if zygote is not None and not zygote.wait_ready(ctx.should_stop) and ctx.should_stop():
+            raise StepCancelled(f"component {self.function} was not started: the run was cancelled")
         if zygote is not None and zygote.usable:
             process = zygote.spawn(argv, env=env, cwd=ctx.cwd, sink=ctx.log, work_dir=ctx.work_dir)
         else:

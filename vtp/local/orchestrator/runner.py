@@ -237,7 +237,7 @@ def discard_zygote(zygote: Any) -> None:
     from vtp.local._process import stop_reaper
 
     if zygote is not None:
-        zygote.close()
+        zygote.kill()
     stop_reaper()
 
 

@@ -198,6 +198,22 @@ class Zygote:
     def usable(self) -> bool:
         return self.ready.is_set() and not self.failed
 
+    def wait_ready(self, should_stop: Callable[[], bool], timeout: float = 120.0) -> bool:
+        """Waits until the zygote has done its imports (a new process would do the same ones,
+        on the same cores: waiting is never slower); False if it failed, timed out or the run
+        is stopping."""
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.05):
+            if should_stop() or time.monotonic() > deadline:
+                return False
+        return not self.failed
+
+    def kill(self) -> None:
+        """Ends the zygote at once (a run that does not start: its imports are not needed)."""
+        with contextlib.suppress(OSError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self.close()
+
     def spawn(
         self,
         argv: Sequence[str],
