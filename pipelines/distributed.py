@@ -10,7 +10,8 @@ Steps:
     4. `unmanaged_container_model`: point a model artifact at `AIP_MODEL_DIR`.
     5. `evaluate_model`: score the model on the test split.
     6. `metric_gate`: compare the primary metric with the threshold.
-    7. `ModelUploadOp` (only when the gate passes): register the model.
+    7. Only when the gate passes: look the model up by display name and upload a new version
+       of it (`parent_model`), or a new model when there is none (`ModelUploadOp`).
 """
 
 from kfp import dsl
@@ -42,6 +43,11 @@ def build(target: Target):
         split_seed: int = 42,
         split_key_column: str = "",
         trainer_image: str = config.DISTRIBUTED_TRAINER_IMAGE,
+        trainer_command: list = [],
+        trainer_args: list = list(config.REFERENCE_TRAINER_ARGS),
+        package_uris: list = [],
+        python_module: str = "",
+        executor_image_uri: str = "",
         machine_type: str = "n1-standard-4",
         worker_count: int = 2,
         worker_machine_type: str = "",
@@ -51,6 +57,7 @@ def build(target: Target):
         reduction_server_machine_type: str = "n1-highcpu-16",
         hyperparameters: dict = DEFAULT_HYPERPARAMETERS,
         timeout: str = "86400s",
+        task: str = "auto",
         target_column: str = "target",
         exclude_columns: str = "id",
         primary_metric: str = "auc",
@@ -72,7 +79,14 @@ def build(target: Target):
             test_fraction: Share of rows for the test split.
             split_seed: Seed of the row split.
             split_key_column: Hash this column to split; empty splits by row position.
-            trainer_image: Image of the primary and the workers.
+            trainer_image: Image of the primary and the workers, run with its own ENTRYPOINT.
+            trainer_command: Replaces the image's ENTRYPOINT; empty runs the ENTRYPOINT.
+            trainer_args: The trainer's arguments (the reference trainer's flags by default);
+                the hyperparameters follow as `--<name>=<value>`.
+            package_uris: `gs://` source distributions of a Python package trainer.
+            python_module: Module a Python package trainer runs; setting it chooses the
+                package over `trainer_image`.
+            executor_image_uri: Prebuilt training container of a Python package trainer.
             machine_type: Machine of the primary (and of the workers by default).
             worker_count: Workers besides the primary (at least 1).
             worker_machine_type: Machine of the workers; empty: `machine_type`.
@@ -81,15 +95,18 @@ def build(target: Target):
             reduction_server_count: Reduction Server replicas on Vertex (needs GPU workers);
                 0 for none. Not started locally.
             reduction_server_machine_type: Machine of the Reduction Server replicas.
-            hyperparameters: Trainer hyperparameters (`--name=value` arguments).
+            hyperparameters: Trainer hyperparameters (`--<name>=<value>` arguments).
             timeout: Maximum training time (`3600s`).
+            task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
             target_column: Label column.
             exclude_columns: Comma-separated columns that are not features.
-            primary_metric: Test metric the gate compares (`auc`, `accuracy`, `f1`...).
+            primary_metric: Test metric the gate compares, one of the task's (`auc`,
+                `f1_macro`, `rmse`...).
             metric_goal: `maximize` or `minimize` the primary metric.
             metric_threshold: The bar the primary metric must meet to upload.
             serving_image: Prediction container of the uploaded model.
-            model_display_name: Display name of the registered model.
+            model_display_name: Display name of the registered model; a run whose model
+                exists uploads a new version of it.
         """
         data = load_dataset(
             source=data_source,
@@ -103,7 +120,13 @@ def build(target: Target):
         spec = distributed_job_spec(
             train=data.outputs["train"],
             validation=data.outputs["validation"],
+            test=data.outputs["test"],
             trainer_image=trainer_image,
+            trainer_command=trainer_command,
+            trainer_args=trainer_args,
+            package_uris=package_uris,
+            python_module=python_module,
+            executor_image_uri=executor_image_uri,
             machine_type=machine_type,
             worker_count=worker_count,
             worker_machine_type=worker_machine_type,
@@ -112,10 +135,6 @@ def build(target: Target):
             reduction_server_count=reduction_server_count,
             reduction_server_machine_type=reduction_server_machine_type,
             hyperparameters=hyperparameters,
-            trainer_args=[
-                f"--target-column={target_column}",
-                f"--exclude-columns={exclude_columns}",
-            ],
             staging_root=staging_root,
             timeout=timeout,
         ).set_display_name("distributed-job-spec")
@@ -130,6 +149,7 @@ def build(target: Target):
             spec=spec,
             timeout=timeout,
             serving_image=serving_image,
+            task=task,
             target_column=target_column,
             exclude_columns=exclude_columns,
             primary_metric=primary_metric,
@@ -142,15 +162,16 @@ def build(target: Target):
 
 
 def check_params(values: dict) -> None:
-    """Fails before a run on what a step would reject: the distributed job payload (layout
-    rules, machines and GPUs, validated against `aiplatform_v1`), the split fractions and the
-    gate's goal."""
-    from vtp.check.params import check_split_and_goal
+    """Fails before a run on what a step would reject: the trainer, the distributed job
+    payload (layout rules, machines and GPUs, validated against `aiplatform_v1`), the split
+    fractions, the task's metric and goal."""
+    from vtp.check.params import check_split_and_goal, check_task_and_metric, check_trainer
     from vtp.components.training.distributed_job_spec import distributed_training_job
 
     check_split_and_goal(values)
+    check_task_and_metric(values)
     distributed_training_job(
-        trainer_image=values["trainer_image"],
+        trainer=check_trainer(values),
         machine_type=values["machine_type"],
         worker_count=values["worker_count"],
         worker_machine_type=values["worker_machine_type"],

@@ -99,8 +99,8 @@ def test_shipped_pipelines_pass_with_local(capsys, monkeypatch):
     assert "0 problems, 0 warnings" in summary
     report = check_paths([COMPILED / "pipelines"], local=True, template=True)
     by_file = {Path(f.file).name: f for f in report.files}
-    # training: train, training-job-spec, model-artifact, upload-model
-    assert by_file["training.yaml"].payloads == 4
+    # training: train, training-job-spec, model-artifact, upload-new-version, upload-model
+    assert by_file["training.yaml"].payloads == 5
     # tuning: tune, two job specs, retrain, model artifact, two uploads
     assert by_file["tuning.yaml"].payloads == 7
 
@@ -158,7 +158,7 @@ def test_twins_of_a_local_build_are_checked_like_gcpc_ops(capsys, tmp_path):
 
     built = compile_to(tmp_path, training.build(LOCAL), "local.yaml")
     report = check_paths([built], local=True, template=True).files[0]
-    assert report.payloads == 4
+    assert report.payloads == 5
     assert {f.level for f in report.findings} == {"runtime"}
     (tmp_path / "bad").mkdir()
     path = _with_default(tmp_path / "bad", built, "timeout", "1d")

@@ -83,6 +83,7 @@ def run_custom_job_twin(*, gcp_resources_path: str, project: str, location: str,
             work_dir=job_dir,
             gcs_root=local_gcs_root(home),
             image_commands=image_commands_from_env(),
+            envs_root=home / "envs",
             # one hypertune metrics file per job, not a shared /tmp/hypertune
             extra_env={"CLOUD_ML_HP_METRIC_FILE": str(job_dir / "hypertune" / "output.metrics")},
         )
