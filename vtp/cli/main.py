@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "vtp.cli.publish",
     "vtp.cli.submit",
     "vtp.cli.schedule",
+    "vtp.cli.trainer",
 )
 
 EPILOG = """examples, from laptop to Vertex:
@@ -90,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
         help="how training replicas run: local processes (default, or $VTP_RUNTIME) or "
         "`docker run` of each worker pool's image (needs a Docker engine)",
     )
+    r.add_argument(
+        "--trainer",
+        metavar="PATH",
+        help="run this local trainer (a directory or a script) as the Python package Vertex "
+        "runs: packaged and staged like `vtp trainer package PATH`, it sets package_uris, "
+        "python_module and executor_image_uri (and trainer_args / hyperparameters to empty "
+        "unless given)",
+    )
+    from vtp.cli.trainer import add_package_options
+
+    add_package_options(r, prefix="trainer-")
 
     ls = sub.add_parser("list", help="list pipelines and their parameters")
     ls.add_argument("pipeline", nargs="?", help="show one pipeline's parameters")
@@ -200,16 +212,24 @@ def _run(args) -> int:
 
     module = catalog.pipeline_module(args.pipeline)
     pipeline = module.build(LOCAL)
+    assignments = params.parse_assignments(args.param)
+    file_values = params.load_params_file(args.params) if args.params else {}
+    home = LocalHome.resolve(args.config.value("home"))
+    if args.trainer:
+        trainer = _trainer_values(args, home, assignments, file_values)
+        declared = params.declared_inputs(pipeline)
+        file_values = {**file_values, **{k: v for k, v in trainer.items() if k in declared}}
     values = params.resolve(
         pipeline,
-        assignments=params.parse_assignments(args.param),
-        file_values=params.load_params_file(args.params) if args.params else None,
+        assignments=assignments,
+        file_values=file_values or None,
         fallbacks={"project": LOCAL_PROJECT},
     )
+    effective = params.effective(pipeline, values)
     if hasattr(module, "check_params"):
-        module.check_params(params.effective(pipeline, values))
-    home = LocalHome.resolve(args.config.value("home"))
+        module.check_params(effective)
     config.export(args.config)  # the component steps are processes: they read the same file
+    _preflight(pipeline, effective, home)
     try:
         record = run_pipeline(
             args.pipeline, values, home=home, cache=args.cache, verbose=args.verbose
@@ -225,6 +245,53 @@ def _run(args) -> int:
     registry = LocalModelRegistry(home.registry_db)
     print(as_json(record) if args.json else "\n" + summarize(record, registry))
     return EXIT_OK
+
+
+def _trainer_values(args, home, assignments: dict, file_values: dict) -> dict:
+    """The parameters of `--trainer PATH`, packaged and staged into the local root now."""
+    from vtp.cli.trainer import package_trainer
+    from vtp.params import ParameterError
+
+    given = set(assignments) | set(file_values)
+    clash = sorted(given & {"package_uris", "python_module", "executor_image_uri"})
+    if clash:
+        raise ParameterError(f"--trainer sets {', '.join(clash)}: do not set them as well")
+    record = package_trainer(
+        args.trainer,
+        home=home,
+        module=args.trainer_module,
+        requirements=args.trainer_requirement,
+        executor_image=args.trainer_executor_image,
+    )
+    print(
+        f"vtp: trainer {record['source']} staged as {record['uri']} "
+        f"(module {record['params']['python_module']})",
+        file=sys.stderr,
+    )
+    return {k: v for k, v in record["params"].items() if k not in given}
+
+
+def _preflight(pipeline, values: dict, home) -> None:
+    """Before any step: the trainer can run here (else exit 2), its environment is ready."""
+    from vtp import params
+    from vtp.local._docker import runtime_from_env
+    from vtp.local.preflight import check_local_trainer, reference_default_notice
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    trainer = check_local_trainer(
+        values,
+        runtime=runtime_from_env(),
+        gcs_root=home.gcs_root,
+        envs_root=home.root / "envs",
+        log=say,
+    )
+    if trainer is not None:
+        defaults = {n: s.default for n, s in params.declared_inputs(pipeline).items()}
+        notice = reference_default_notice(values, defaults, trainer)
+        if notice:
+            say(f"vtp: {notice}")
 
 
 def _list(args) -> int:
