@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 import joblib
-import pandas as pd
 import pytest
 import yaml
 
