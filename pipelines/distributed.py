@@ -5,8 +5,8 @@ Steps:
     2. `distributed_job_spec`: build and validate the primary + workers (+ Reduction Server)
        payload, data wired in.
     3. `CustomTrainingJobOp`: run every replica (a Vertex custom job, or locally one process
-       per replica with the cluster environment); the replicas all-reduce their gradients and
-       the primary writes the model.
+       per replica with the cluster environment); by default XGBoost's collective trains one
+       model across the replicas and the primary writes `model.bst`.
     4. `unmanaged_container_model`: point a model artifact at `AIP_MODEL_DIR`.
     5. `evaluate_model`: score the model on the test split.
     6. `metric_gate`: compare the primary metric with the threshold.
@@ -24,8 +24,8 @@ from vtp.pipelines._steps import train_evaluate_register
 from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "distributed"
-#: The distributed example trainer's gradient descent settings (`--name=value` arguments).
-DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.5, "steps": 300, "l2": 0.001}
+#: The distributed example trainer's XGBoost settings (`--<name>=<value>` arguments).
+DEFAULT_HYPERPARAMETERS = {"num_boost_round": 50, "learning_rate": 0.3, "max_depth": 4}
 
 
 def build(target: Target):
@@ -63,7 +63,7 @@ def build(target: Target):
         primary_metric: str = "auc",
         metric_goal: str = "maximize",
         metric_threshold: float = 0.9,
-        serving_image: str = config.SKLEARN_SERVING_IMAGE,
+        serving_image: str = config.XGBOOST_SERVING_IMAGE,
         model_display_name: str = "breast-cancer-distributed",
     ):
         """Trains on a primary and workers, evaluates and (past the threshold) registers a model.

@@ -51,6 +51,10 @@ PACKAGE_EXECUTOR_IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:l
 #: `python -m trainer.distributed.task`).
 DISTRIBUTED_TRAINER_IMAGE = image("trainer-distributed")
 
+#: Vertex's prebuilt XGBoost prediction container (serves `model.bst`): the distributed
+#: example trainer's model.
+XGBOOST_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest"
+
 #: Vertex's prebuilt scikit-learn prediction container (serves `model.joblib`).
 SKLEARN_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
