@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -93,9 +94,7 @@ def parser() -> argparse.ArgumentParser:
     add_flag(io, "task", default="auto", choices=["auto", *model.TASKS], help="(auto)")
     add_flag(io, "metric", default="", choices=["", *model.ALL_METRICS], help="(by task)")
     add_flag(io, "validation-fraction", type=fraction, default=0.2, help="held-out share (0.2)")
-    add_flag(
-        io, "report-every", type=integer, default=10, help="report the metric every N rounds"
-    )
+    add_flag(io, "report-every", type=integer, default=10, help="report the metric every N rounds")
 
     hp = p.add_argument_group("hyperparameters (XGBoost, tree_method=hist)")
     add_flag(hp, "num-boost-round", type=integer, default=100, help="boosting rounds (100)")
@@ -262,13 +261,15 @@ def train_group(args, where: clusters.Cluster, params: dict, x_shard, y_shard):
 
         tracker = RabitTracker(
             n_workers=where.world_size,
-            host_ip=where.bind_host or where.primary_host,
+            host_ip=where.bind_host or "0.0.0.0",  # a host name: every interface
             port=where.primary_port,
             sortby="task",
             timeout=int(args.rendezvous_timeout),
         )
         tracker.start()
         log.info("tracker listening on %s:%d", where.primary_host, where.primary_port)
+    else:
+        wait_for_tracker(where.primary_host, where.primary_port, args.rendezvous_timeout)
     communicator = {
         "dmlc_tracker_uri": where.primary_host,
         "dmlc_tracker_port": where.primary_port,
@@ -311,6 +312,26 @@ def train_group(args, where: clusters.Cluster, params: dict, x_shard, y_shard):
     return booster, digests
 
 
+def wait_for_tracker(host: str, port: int, timeout_s: float) -> None:
+    """Wait until the primary's tracker accepts connections. XGBoost retries a refused
+    connection itself, but backs off for seconds; probing first joins as soon as it is up
+    (the tracker logs one "Failed to initialize worker proxy" warning per probe: harmless)."""
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise TrainerError(
+                    f"the primary's tracker at {host}:{port} did not answer within "
+                    f"{timeout_s:g}s (--rendezvous-timeout): {err}"
+                ) from None
+            time.sleep(0.05)
+
+
 def digest(booster) -> str:
     """sha256 of the model's JSON (its trees and parameters)."""
     return hashlib.sha256(bytes(booster.save_raw(raw_format="json"))).hexdigest()
@@ -342,7 +363,9 @@ def save(args, where, booster, **kw) -> dict:
 
     model_dir = data.local_path(kw["model_uri"])
     os.makedirs(model_dir, exist_ok=True)
-    booster.save_model(os.path.join(model_dir, MODEL_FILE))
+    with warnings.catch_warnings():  # "Saving model in the UBJSON format": what model.bst holds
+        warnings.simplefilter("ignore", UserWarning)
+        booster.save_model(os.path.join(model_dir, MODEL_FILE))
     metadata = {
         "framework": "xgboost",
         "xgboost_version": xgb.__version__,
