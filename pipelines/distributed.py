@@ -24,8 +24,6 @@ from vtp.pipelines._steps import train_evaluate_register
 from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "distributed"
-#: The distributed example trainer's XGBoost settings (`--<name>=<value>` arguments).
-DEFAULT_HYPERPARAMETERS = {"num_boost_round": 50, "learning_rate": 0.3, "max_depth": 4}
 
 
 def build(target: Target):
@@ -55,7 +53,7 @@ def build(target: Target):
         accelerator_count: int = 0,
         reduction_server_count: int = 0,
         reduction_server_machine_type: str = "n1-highcpu-16",
-        hyperparameters: dict = DEFAULT_HYPERPARAMETERS,
+        hyperparameters: dict = {},
         timeout: str = "86400s",
         task: str = "auto",
         target_column: str = "target",
@@ -95,7 +93,8 @@ def build(target: Target):
             reduction_server_count: Reduction Server replicas on Vertex (needs GPU workers);
                 0 for none. Not started locally.
             reduction_server_machine_type: Machine of the Reduction Server replicas.
-            hyperparameters: Trainer hyperparameters (`--<name>=<value>` arguments).
+            hyperparameters: Trainer hyperparameters, appended to `trainer_args` as
+                `--<name>=<value>` (empty: the trainer's own defaults).
             timeout: Maximum training time (`3600s`).
             task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
             target_column: Label column.

@@ -23,7 +23,6 @@ from vtp.pipelines._steps import train_evaluate_register
 from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "training"
-DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31}
 
 
 def build(target: Target):
@@ -49,7 +48,7 @@ def build(target: Target):
         machine_type: str = "n1-standard-4",
         accelerator_type: str = "",
         accelerator_count: int = 0,
-        hyperparameters: dict = DEFAULT_HYPERPARAMETERS,
+        hyperparameters: dict = {},
         timeout: str = "86400s",
         task: str = "auto",
         target_column: str = "target",
@@ -85,7 +84,8 @@ def build(target: Target):
             machine_type: Machine of the training replica.
             accelerator_type: GPU type, empty for none.
             accelerator_count: GPUs per replica.
-            hyperparameters: Trainer hyperparameters (`--<name>=<value>` arguments).
+            hyperparameters: Trainer hyperparameters, appended to `trainer_args` as
+                `--<name>=<value>` (empty: the trainer's own defaults).
             timeout: Maximum training time (`3600s`).
             task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
             target_column: Label column.

@@ -133,7 +133,7 @@ def test_check_params_fails_before_a_run():
         "accelerator_count": 0,
         "reduction_server_count": 0,
         "reduction_server_machine_type": "n1-highcpu-16",
-        "hyperparameters": distributed.DEFAULT_HYPERPARAMETERS,
+        "hyperparameters": {"max_depth": 3},
         "timeout": "86400s",
     }
     distributed.check_params(values)
@@ -150,7 +150,7 @@ def test_compiled_yaml_holds_the_distributed_job():
     assert inputs["reduction_server_count"]["defaultValue"] == 0
     assert inputs["reduction_server_machine_type"]["defaultValue"] == "n1-highcpu-16"
     assert inputs["trainer_image"]["defaultValue"] == DISTRIBUTED_TRAINER_IMAGE
-    assert inputs["hyperparameters"]["defaultValue"] == distributed.DEFAULT_HYPERPARAMETERS
+    assert inputs["hyperparameters"]["defaultValue"] == {}  # the trainer's own defaults
 
     tasks = spec["root"]["dag"]["tasks"]
     job_spec = tasks["distributed-job-spec"]["inputs"]["parameters"]

@@ -709,3 +709,15 @@ def test_runs_from_a_worker_thread(tmp_path, scripts):
     worker.join(timeout=30)
     assert results and results[0].state is JobState.SUCCEEDED
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_gcs_path_written_in_the_code_fails_with_the_rule(tmp_path):
+    """Paths a replica is given are mapped onto the local root; a `/gcs/` literal in the
+    trainer's code is not, and the failure says why."""
+    script = tmp_path / "literal.py"
+    script.write_text("open('/gcs/my-bucket/model/model.joblib', 'wb')\n")
+    with pytest.raises(LocalJobFailed) as caught:
+        run(tmp_path, [pool(script)])
+    message = str(caught.value)
+    assert "hint: the log names a /gcs/ path" in message
+    assert "a /gcs/ path written in the trainer's code is not" in message

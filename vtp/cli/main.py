@@ -96,8 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="run this local trainer (a directory or a script) as the Python package Vertex "
         "runs: packaged and staged like `vtp trainer package PATH`, it sets package_uris, "
-        "python_module and executor_image_uri (and trainer_args / hyperparameters to empty "
-        "unless given)",
+        "python_module and executor_image_uri (and trainer_args to empty unless given)",
     )
     from vtp.cli.trainer import add_package_options
 
@@ -278,7 +277,7 @@ def _preflight(pipeline, values: dict, home) -> None:
     from vtp.local.preflight import check_local_trainer, reference_default_notice
 
     def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        print(f"vtp: {line}", file=sys.stderr, flush=True)
 
     trainer = check_local_trainer(
         values,
@@ -291,7 +290,7 @@ def _preflight(pipeline, values: dict, home) -> None:
         defaults = {n: s.default for n, s in params.declared_inputs(pipeline).items()}
         notice = reference_default_notice(values, defaults, trainer)
         if notice:
-            say(f"vtp: {notice}")
+            say(notice)
 
 
 def _list(args) -> int:

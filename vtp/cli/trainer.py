@@ -119,7 +119,6 @@ def package_trainer(
             "python_module": built.python_module,
             "executor_image_uri": executor,
             "trainer_args": [],
-            "hyperparameters": {},
         },
     }
 

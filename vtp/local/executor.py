@@ -278,6 +278,7 @@ class _Plan:
     envs: dict[str, dict[str, str]]
     containers: dict[str, ContainerRun] = field(default_factory=dict)
     cwds: dict[str, Path] = field(default_factory=dict)
+    gcs_root: Path | None = None
 
 
 def _plan(
@@ -317,7 +318,11 @@ def _plan(
             mapping = image_commands_from_env()
         for p in running_pools:
             launches[p.index] = pool_launch(
-                p, mapping, gcs_root=gcs_root, envs_root=envs_root, log=emit
+                p,
+                mapping,
+                gcs_root=gcs_root,
+                envs_root=envs_root,
+                log=lambda line: emit(f"{_TAG} {line}"),
             )
             if launches[p.index].description:
                 emit(f"{_TAG} {p.name}: {p.image_uri} runs {launches[p.index].description}")
@@ -368,7 +373,7 @@ def _plan(
         ]
         for r in replicas
     }
-    return _Plan(running_pools, replicas, dirs, commands, envs, cwds=cwds)
+    return _Plan(running_pools, replicas, dirs, commands, envs, cwds=cwds, gcs_root=gcs_root)
 
 
 def _replica_dir(replica: Replica, launch: Launch, cwd: Path | None, work_dir: Path | None) -> Path:
@@ -521,7 +526,8 @@ def _supervise(
         f"local job {job.display_name!r} failed: replica {replica.name} "
         f"{describe_exit(code)}{hint}; the other replicas were stopped.\n"
         f"command: {shlex.join(replica.command)}\n"
-        f"last {len(replica.tail)} lines of {replica.log_path}:\n{tail}",
+        f"last {len(replica.tail)} lines of {replica.log_path}:\n{tail}"
+        + _fuse_hint(replica.tail, plan),
         final,
         replica.name,
     )
@@ -551,6 +557,20 @@ def _start(
         )
     except OSError as exc:
         raise JobError(f"{replica.name}: cannot start {shlex.join(command)}: {exc}") from exc
+
+
+def _fuse_hint(tail: Sequence[str], plan: _Plan) -> str:
+    """A note when a failed replica's log names a `/gcs/` path that is not mapped here."""
+    if plan.containers or plan.gcs_root is None or str(plan.gcs_root) == GCS_FUSE_ROOT:
+        return ""
+    if not any(f"{GCS_FUSE_ROOT}/" in line for line in tail):
+        return ""
+    return (
+        f"\nhint: the log names a {GCS_FUSE_ROOT}/ path. Locally Cloud Storage is "
+        f"{plan.gcs_root}: gs:// URIs and {GCS_FUSE_ROOT}/ paths the trainer is given "
+        "(AIP_* variables, arguments) are mapped there, but a /gcs/ path written in the "
+        "trainer's code is not; derive it from AIP_MODEL_DIR or an argument instead."
+    )
 
 
 def _stop_all(procs: Sequence[ReplicaProcess], grace: float) -> None:

@@ -59,8 +59,8 @@ def check_local_trainer(
             files.append(path)
         if runtime != DOCKER:
             env = ensure_env(files, envs_root, module=trainer.python_module, log=log)
-            state = "built" if env.built else "cached"
-            log(f"vtp: trainer environment {env.key} {state} ({env.seconds:.1f} s)")
+            state = f"built in {env.seconds:.1f} s" if env.built else "cached"
+            log(f"trainer environment {env.key} {state}")
         return trainer
     if trainer.trainer_command or runtime == DOCKER:
         return trainer
@@ -88,5 +88,5 @@ def reference_default_notice(values: Mapping, defaults: Mapping, trainer: Traine
     return (
         f"notice: {', '.join(kept)} are the reference trainer's defaults, and the trainer is "
         f"{trainer.describe()}: set them for your trainer if it does not take them (e.g. "
-        "--param 'trainer_args=[]' --param 'hyperparameters={}')"
+        "--param 'trainer_args=[]')"
     )

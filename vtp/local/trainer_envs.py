@@ -105,12 +105,10 @@ def ensure_env(
     if not (root / MARKER).is_file():
         with _locked(envs_root / f".{key}.lock"):
             if not (root / MARKER).is_file():
-                log(f"[local-job] building the environment of {', '.join(names)} in {root}")
+                log(f"building the environment of {', '.join(names)} in {root}")
                 _build(root, files)
                 built = True
     env = TrainerEnv(root, key, names, built, round(time.monotonic() - started, 3))
-    if built:
-        log(f"[local-job] environment {key} ready in {env.seconds:.1f}s")
     if module:
         check_module(env, module)
     return env

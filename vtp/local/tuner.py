@@ -139,7 +139,7 @@ def run_local_study(
         if not pool.is_reduction_server:
             # an unrunnable pool fails here, not in every trial; a package's environment is
             # built here, once, before trials share it
-            pool_launch(pool, mapping, gcs_root=Path(gcs_root), log=log)
+            pool_launch(pool, mapping, gcs_root=Path(gcs_root), log=lambda x: log(f"{_TAG} {x}"))
     tuner = _Tuner(
         study=study,
         pools=[dict(p) if p else {} for p in worker_pool_specs],
