@@ -122,8 +122,8 @@ def build_trainer(
                 f"{path} is a package (pyproject.toml/setup.py): declare its requirements "
                 "there, not with --requirement"
             )
-        sdist = _uv_build(path, out_dir)
-        return BuiltTrainer(sdist, module or _find_task_module(path), path, wrapped=False)
+        module = module or _find_task_module(path)
+        return BuiltTrainer(_uv_build(path, out_dir), module, path, wrapped=False)
     if path.is_file() and path.suffix != ".py":
         raise PackagingError(f"trainer source {path} must be a directory or a .py script")
     reqs = list(requirements or [])
