@@ -187,12 +187,12 @@ def pipeline_params(name: str, pipeline: str, trainer: dict, outside) -> dict:
     return params
 
 
-def job_payloads(home: Path) -> list[dict]:
-    """Every custom job's and tuning job's payload, as the twins recorded them."""
-    out = []
+def job_records(home: Path) -> dict[Path, dict]:
+    """Every custom job's and tuning job's payload, as the twins recorded them, by file."""
+    out = {}
     for kind, key in (("jobs", "job_spec"), ("tuning", "trial_job_spec")):
-        for path in sorted((home / kind).glob("*/job.json")):
-            out.append(json.loads(path.read_text())["job"][key])
+        for path in (home / kind).glob("*/job.json"):
+            out[path] = json.loads(path.read_text())["job"][key]
     return out
 
 
@@ -237,7 +237,7 @@ def test_trainer_runs_unchanged_through_the_pipeline(outside, home, tmp_path, na
         ]
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
-    jobs_before = len(job_payloads(home))
+    jobs_before = set(job_records(home))
 
     proc = vtp(
         outside,
@@ -253,9 +253,9 @@ def test_trainer_runs_unchanged_through_the_pipeline(outside, home, tmp_path, na
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
     # the trainer got exactly what it was configured with, in the form chosen
-    payloads = job_payloads(home)[jobs_before:]
-    assert payloads, "no custom job ran"
-    pools = payloads[-1]["worker_pool_specs"]
+    payloads = [spec for path, spec in job_records(home).items() if path not in jobs_before]
+    assert len(payloads) == 1, "one custom job (or one tuning job) ran"
+    pools = payloads[0]["worker_pool_specs"]
     if way == "image":
         spec = pools[0]["container_spec"]
         assert spec["image_uri"] == params["trainer_image"] and "command" not in spec
@@ -264,7 +264,8 @@ def test_trainer_runs_unchanged_through_the_pipeline(outside, home, tmp_path, na
         assert spec["executor_image_uri"] == trainer["executor"]
         assert spec["package_uris"][0].startswith("gs://vtp-staging/trainers/")
     if pipeline == "tuning":  # the trials got the study's values, nothing else
-        trials = json.loads(sorted((home / "tuning").glob("*/trials.json"))[-1].read_text())
+        (job,) = [p for p in job_records(home) if p not in jobs_before]
+        trials = json.loads((job.parent / "trials.json").read_text())
         assert len(trials) == 2 and all(t["state"] == 4 for t in trials)
         assert "args" not in spec
     else:

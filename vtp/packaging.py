@@ -72,20 +72,38 @@ class BuiltTrainer:
 
 
 def content_hash(archive: Path) -> str:
-    """A hash of an sdist's (or wheel's) member names and bytes, not of its timestamps: the
-    same sources built twice hash the same."""
+    """A hash of an sdist's (or wheel's) source files: their names and bytes, not the
+    archive's timestamps nor the metadata the build backend generates from them (`PKG-INFO`,
+    `*.egg-info/`, `setup.cfg`, `*.dist-info/`), which varies with the backend's version. The
+    same sources always hash the same."""
     digest = hashlib.sha256()
-    if archive.suffix == ".whl" or archive.suffix == ".zip":
+
+    def add(name: str, data: bytes) -> None:
+        if name.rsplit("/", 1)[-1] == "setup.cfg":  # setuptools appends an [egg_info] section
+            data = re.sub(rb"(?ms)^\[egg_info\].*?(?=^\[|\Z)", b"", data)
+        digest.update(name.encode() + b"\0" + data + b"\0")
+
+    if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as z:
-            for name in sorted(z.namelist()):
-                digest.update(name.encode() + b"\0" + z.read(name) + b"\0")
+            for name in sorted(n for n in z.namelist() if not _generated(n)):
+                add(name, z.read(name))
         return digest.hexdigest()
     with tarfile.open(archive) as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
+        members = sorted(
+            (m for m in tar.getmembers() if m.isfile() and not _generated(m.name)),
+            key=lambda m: m.name,
+        )
         for member in members:
-            data = tar.extractfile(member).read()  # type: ignore[union-attr]
-            digest.update(member.name.encode() + b"\0" + data + b"\0")
+            add(member.name, tar.extractfile(member).read())  # type: ignore[union-attr]
     return digest.hexdigest()
+
+
+def _generated(name: str) -> bool:
+    """Files a build backend writes into an archive from the sources (not the sources)."""
+    parts = name.split("/")
+    return parts[-1] in ("PKG-INFO", "RECORD", "WHEEL") or any(
+        p.endswith((".egg-info", ".dist-info")) for p in parts[:-1]
+    )
 
 
 def read_requirements(path: Path) -> list[str]:

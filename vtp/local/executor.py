@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -383,7 +384,7 @@ def _replica_dir(replica: Replica, launch: Launch, cwd: Path | None, work_dir: P
         return Path(cwd)
     if launch.cwd:
         return Path(launch.cwd)
-    root = work_dir if work_dir is not None else Path.cwd() / ".vtp-replicas"
+    root = work_dir if work_dir is not None else Path(tempfile.mkdtemp(prefix="vtp-job-"))
     path = root / "replicas" / replica.name
     path.mkdir(parents=True, exist_ok=True)
     return path
