@@ -83,7 +83,7 @@ def test_every_command_of_the_page(tmp_path):
                 + f"\n--- it printed:\n{printed}"
             )
         uploaded = [b.name for b in gcs.client().list_blobs("my-proj-vtp")]
-    assert uploaded == ["trainers/2f8f93e95e5c4fab/aiplatform_custom_trainer_script-0.1.tar.gz"], (
+    assert uploaded == ["trainers/279dc8eac17cbf0d/aiplatform_custom_trainer_script-0.1.tar.gz"], (
         uploaded
     )
     assert (work / "vertex-trainer.yaml").is_file()

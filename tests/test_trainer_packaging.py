@@ -53,13 +53,13 @@ def test_a_script_is_wrapped_as_the_sdk_wraps_it(tmp_path):
     (tmp_path / "src").mkdir()
     script = tmp_path / "src" / "train.py"
     script.write_text("import argparse\nargparse.ArgumentParser().parse_args()\n")
-    (tmp_path / "src" / "requirements.txt").write_text("# pins\nscikit-learn==1.9.1\n\n")
+    (tmp_path / "src" / "requirements.txt").write_text("# pins\nscikit-learn==1.6.1\n\n")
     built = build_trainer(script, tmp_path / "dist")
     assert built.python_module == f"{SCRIPT_PACKAGE}.task" and built.wrapped
-    assert built.requirements == ("scikit-learn==1.9.1",)
+    assert built.requirements == ("scikit-learn==1.6.1",)
     files = members(built.sdist)
     assert files[f"{SCRIPT_PACKAGE}/task.py"] == script.read_text()
-    assert "install_requires=['scikit-learn==1.9.1']" in files["setup.py"]
+    assert "install_requires=['scikit-learn==1.6.1']" in files["setup.py"]
 
     again = build_trainer(script, tmp_path / "dist2")  # same sources: same content hash
     assert content_hash(again.sdist) == content_hash(built.sdist)

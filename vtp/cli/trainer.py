@@ -18,7 +18,7 @@ local Cloud Storage root (<home>/gcs/...) by default, into Cloud Storage with --
 
 examples:
   vtp trainer package ./my_trainer
-  vtp trainer package train.py --requirement scikit-learn==1.9.1 --params-out trainer.yaml
+  vtp trainer package train.py --requirement scikit-learn==1.6.1 --params-out trainer.yaml
   vtp run training --local --params trainer.yaml
   vtp trainer package ./my_trainer --upload --staging-uri gs://my-bucket/trainers
 """

@@ -368,7 +368,7 @@ def save(args, where, booster, **kw) -> dict:
         booster.save_model(os.path.join(model_dir, MODEL_FILE))
     metadata = {
         "framework": "xgboost",
-        "xgboost_version": xgb.__version__,
+        "framework_version": xgb.__version__,
         "python_version": ".".join(map(str, sys.version_info[:3])),
         "model_file": MODEL_FILE,
         "task": task,
