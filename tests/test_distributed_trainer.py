@@ -182,7 +182,7 @@ def test_primary_and_two_workers_train_the_model_one_process_trains_on_all_rows(
         assert f"replica {name}: role " in logs[name]
 
     # XGBoost's tracker ran on the primary's address; each rank trained on its shard ...
-    assert f"tracker listening on {primary_address}" in logs["workerpool0-0"]
+    assert f"its port published at {primary_address}" in logs["workerpool0-0"]
     shards = [re.search(r"shard of (\d+) of 470", logs[n]).group(1) for n in names[:3]]
     assert shards == ["157", "157", "156"]
     # ... and every rank ended with the same model, bit for bit.

@@ -195,7 +195,7 @@ def pool_launch(
 def _package_launch(
     pool: Pool, gcs_root: Path | None, envs_root: Path | None, log: Callable[[str], None]
 ) -> Launch:
-    from vtp.gcs import local_gcs_root, vtp_home
+    from vtp.home import local_gcs_root, vtp_home
     from vtp.local.replica_env import rewrite_gcs
     from vtp.local.trainer_envs import ENVS_DIR, ensure_env
 

@@ -3,10 +3,12 @@
 Data-parallel gradient boosting with XGBoost's own distributed mode (its collective, the
 communicator behind XGBoost on Dask, Spark and Ray): every replica of the custom job runs this
 module; `CLUSTER_SPEC` (or `MASTER_ADDR` / `MASTER_PORT` / `RANK` / `WORLD_SIZE`) tells each its
-rank. The primary starts XGBoost's tracker on its own address (`workerpool0` in
-`CLUSTER_SPEC`, which is `MASTER_ADDR:MASTER_PORT`), every rank joins it and trains on its
-shard of the training rows; XGBoost all-reduces the quantile sketches and the gradient
-histograms, so every rank grows the same trees: ONE model, trained on all the rows. At the end
+rank. The primary starts XGBoost's tracker on its own host (`workerpool0` in `CLUSTER_SPEC`,
+which is `MASTER_ADDR`) and tells the workers its port on `MASTER_PORT` (`rendezvous.py`:
+XGBoost 2.1, the version Vertex's prebuilt XGBoost serving image holds, picks the tracker's
+port itself), every rank joins it and trains on its shard of the training rows; XGBoost
+all-reduces the quantile sketches and the gradient histograms, so every rank grows the same
+trees: ONE model, trained on all the rows. At the end
 every rank's model digest is compared with the primary's; the primary writes `model.bst`
 (served by Vertex's prebuilt XGBoost container) and `model_metadata.json` to `AIP_MODEL_DIR`
 and reports every validation metric of the task with cloudml-hypertune. Evaluators (pool 3)
@@ -31,6 +33,7 @@ import numpy as np
 
 from trainer import TrainerError, data, model
 from trainer.distributed import cluster as clusters
+from trainer.distributed import rendezvous
 from trainer.task import (
     LOGS_METRICS_FILE,
     METADATA_FILE,
@@ -160,7 +163,7 @@ def run(args: argparse.Namespace) -> dict | None:
         log.info("environment: %s", json.dumps(contract_environment(), sort_keys=True))
     where = clusters.from_env()
     log.info(
-        "replica %s: role %s, rank %s of world size %d, tracker %s:%d",
+        "replica %s: role %s, rank %s of world size %d, primary %s:%d",
         where.name,
         where.role,
         "-" if where.rank is None else where.rank,
@@ -255,24 +258,36 @@ def train_group(args, where: clusters.Cluster, params: dict, x_shard, y_shard):
         booster = xgb.train(params, dtrain, args.num_boost_round, callbacks=callbacks)
         return booster, {where.name: digest(booster)}
 
-    tracker = None
+    tracker = publisher = None
     if where.is_primary:
         from xgboost.tracker import RabitTracker
 
         tracker = RabitTracker(
             n_workers=where.world_size,
             host_ip=where.bind_host or "0.0.0.0",  # a host name: every interface
-            port=where.primary_port,
             sortby="task",
             timeout=int(args.rendezvous_timeout),
         )
         tracker.start()
-        log.info("tracker listening on %s:%d", where.primary_host, where.primary_port)
+        tracker_port = int(tracker.worker_args()["dmlc_tracker_port"])
+        publisher = rendezvous.publish_port(
+            where.bind_host, where.primary_port, tracker_port, where.world_size - 1
+        )
+        log.info(
+            "tracker listening on %s:%d, its port published at %s:%d",
+            where.primary_host,
+            tracker_port,
+            where.primary_host,
+            where.primary_port,
+        )
     else:
-        wait_for_tracker(where.primary_host, where.primary_port, args.rendezvous_timeout)
+        tracker_port = rendezvous.fetch_port(
+            where.primary_host, where.primary_port, args.rendezvous_timeout
+        )
+        log.info("tracker at %s:%d", where.primary_host, tracker_port)
     communicator = {
         "dmlc_tracker_uri": where.primary_host,
-        "dmlc_tracker_port": where.primary_port,
+        "dmlc_tracker_port": tracker_port,
         "dmlc_task_id": f"{where.rank:05d}",
         "dmlc_retry": 50,
         "dmlc_timeout": int(args.rendezvous_timeout),
@@ -294,6 +309,8 @@ def train_group(args, where: clusters.Cluster, params: dict, x_shard, y_shard):
         )
     if tracker is not None:
         tracker.wait_for()
+    if publisher is not None:
+        publisher.close()
     digests = {
         clusters.replica_name(rank): gathered[rank].astype(np.uint8).tobytes().hex()
         for rank in range(where.world_size)
@@ -310,26 +327,6 @@ def train_group(args, where: clusters.Cluster, params: dict, x_shard, y_shard):
             mine,
         )
     return booster, digests
-
-
-def wait_for_tracker(host: str, port: int, timeout_s: float) -> None:
-    """Wait until the primary's tracker accepts connections. XGBoost retries a refused
-    connection itself, but backs off for seconds; probing first joins as soon as it is up
-    (the tracker logs one "Failed to initialize worker proxy" warning per probe: harmless)."""
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            socket.create_connection((host, port), timeout=2).close()
-            return
-        except OSError as err:
-            if time.monotonic() > deadline:
-                raise TrainerError(
-                    f"the primary's tracker at {host}:{port} did not answer within "
-                    f"{timeout_s:g}s (--rendezvous-timeout): {err}"
-                ) from None
-            time.sleep(0.05)
 
 
 def digest(booster) -> str:
