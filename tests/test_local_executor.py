@@ -534,18 +534,36 @@ def test_image_commands_from_env(tmp_path, monkeypatch):
         env={"MODE": "fast", "N": "3"},
         workdir=str(tmp_path / "code"),
         pythonpath=(str(tmp_path / "lib"), "/abs/lib"),
-        source="VTP_IMAGE_COMMANDS",
+        source="env VTP_IMAGE_COMMANDS",
     )
     assert image_commands_from_env({}) == {}
     for bad, field in (
         ("[1]", "VTP_IMAGE_COMMANDS"),
-        ('{"img": []}', r"VTP_IMAGE_COMMANDS\['img'\].command"),
+        ('{"img": []}', r"VTP_IMAGE_COMMANDS\['img'\] must map an image URI"),
+        ('{"img": {"env": {}}}', r"VTP_IMAGE_COMMANDS\['img'\].command must map"),
         ('{"img": {"command": "x", "entrypoint": "y"}}', "may hold only"),
         ('{"img": {"command": "x", "env": ["A=1"]}}', r"\.env must map"),
         ("{not json", "JSON object"),
     ):
         with pytest.raises(SpecError, match=field):
             image_commands_from_env({"VTP_IMAGE_COMMANDS": bad})
+
+
+def test_the_configuration_table_takes_the_same_values(tmp_path, monkeypatch):
+    """`image_commands` in a vtp.toml: a table value, its directories from the file's."""
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "vtp.toml").write_text(
+        '[image_commands]\n"team/trainer" = {command = "python -m t", workdir = "code", '
+        'pythonpath = ["lib"], env = {MODE = "fast"}}\n'
+    )
+    monkeypatch.chdir(project / "sub")  # found walking up; directories are the file's
+    monkeypatch.delenv("VTP_IMAGE_COMMANDS", raising=False)
+    monkeypatch.delenv("VTP_CONFIG", raising=False)
+    found = image_commands_from_env()["team/trainer"]
+    assert found.command == ("python", "-m", "t") and found.env == {"MODE": "fast"}
+    assert (found.workdir, found.pythonpath) == (str(project / "code"), (str(project / "lib"),))
+    assert found.source == f"{project / 'vtp.toml'}"
 
 
 def test_reference_images_have_built_in_commands():
