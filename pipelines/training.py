@@ -51,6 +51,7 @@ def build(target: Target):
         hyperparameters: dict = {},
         timeout: str = "86400s",
         task: str = "auto",
+        data_format: str = "csv",
         target_column: str = "target",
         exclude_columns: str = "id",
         primary_metric: str = "auc",
@@ -88,6 +89,8 @@ def build(target: Target):
                 `--<name>=<value>` (empty: the trainer's own defaults).
             timeout: Maximum training time (`3600s`).
             task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
+            data_format: Format of the split shards the trainer reads (`AIP_DATA_FORMAT`):
+                `csv` (Vertex's default), `jsonl`, or `parquet` (vtp's extension).
             target_column: Label column.
             exclude_columns: Comma-separated columns that are not features.
             primary_metric: Test metric the gate compares, one of the task's (`auc`,
@@ -105,6 +108,11 @@ def build(target: Target):
             test_fraction=test_fraction,
             seed=split_seed,
             key_column=split_key_column,
+            target_column=target_column,
+            task=task,
+            primary_metric=primary_metric,
+            metric_goal=metric_goal,
+            data_format=data_format,
         ).set_display_name("load-dataset")
 
         spec = training_job_spec(
@@ -135,7 +143,7 @@ def build(target: Target):
             spec=spec,
             timeout=timeout,
             serving_image=serving_image,
-            task=task,
+            task=data.outputs["task"],
             target_column=target_column,
             exclude_columns=exclude_columns,
             primary_metric=primary_metric,

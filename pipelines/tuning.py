@@ -90,6 +90,7 @@ def build(target: Target):
         max_failed_trial_count: int = 0,
         final_model: str = "best_trial",
         task: str = "auto",
+        data_format: str = "csv",
         target_column: str = "target",
         exclude_columns: str = "id",
         primary_metric: str = "auc",
@@ -130,6 +131,8 @@ def build(target: Target):
             max_failed_trial_count: Failed trials tolerated (0: the service decides).
             final_model: `best_trial` (reuse its model) or `retrain` (train + validation).
             task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
+            data_format: Format of the split shards the trainer reads (`AIP_DATA_FORMAT`):
+                `csv` (Vertex's default), `jsonl`, or `parquet` (vtp's extension).
             target_column: Label column.
             exclude_columns: Comma-separated columns that are not features.
             primary_metric: Test metric compared with the champion's, one of the task's.
@@ -145,6 +148,11 @@ def build(target: Target):
             test_fraction=test_fraction,
             seed=split_seed,
             key_column=split_key_column,
+            target_column=target_column,
+            task=task,
+            primary_metric=primary_metric,
+            metric_goal=metric_goal,
+            data_format=data_format,
         )
 
         def job_spec(train, output_name: str, display_name: str):
@@ -225,7 +233,7 @@ def build(target: Target):
             return evaluate_model(
                 model=candidate,
                 test=data.outputs["test"],
-                task=task,
+                task=data.outputs["task"],
                 target_column=target_column,
                 exclude_columns=exclude_columns,
                 primary_metric=primary_metric,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from vtp.components.data.splitting import check_fractions
+from vtp.components.data.splitting import check_data_format, check_fractions
 from vtp.components.evaluation.tasks import AUTO, check_metric, check_task
 from vtp.components.models.gating import check_goal
 from vtp.components.training.trainer import Trainer, trainer_from_values
@@ -19,11 +19,14 @@ FLAG_PARAMETERS = {
 
 
 def check_split_and_goal(values: Mapping) -> None:
-    """The split fractions sum to 1 and `metric_goal` is maximize or minimize."""
+    """The split fractions sum to 1, `metric_goal` is maximize or minimize and `data_format`
+    is one the loader writes."""
     check_fractions(
         (values["train_fraction"], values["validation_fraction"], values["test_fraction"])
     )
     check_goal(values["metric_goal"], "metric_goal")
+    if "data_format" in values:
+        check_data_format(values["data_format"])
 
 
 def check_task_and_metric(values: Mapping) -> None:
