@@ -20,6 +20,7 @@ FORMS = [
     (re.compile(r"local-pipeline-root/[0-9a-f-]{36}/"), "local-pipeline-root/N/"),
     (re.compile(r"\b\d{15,20}\b"), "ID"),
     (re.compile(r"local-pipeline-root/\d+/"), "local-pipeline-root/N/"),
+    (re.compile(r"tuning-job/\d+/"), "tuning-job/TRIAL/"),  # the best trial of a fresh seed
     (re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}Z)?"), "TIME"),
     (re.compile(r"\b\d+(?:\.\d+)? ?s\b"), "N s"),
     (re.compile(r"\s+"), " "),
