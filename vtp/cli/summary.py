@@ -96,12 +96,28 @@ def summarize(record: RunRecord, registry=None) -> str:
         )
     lines.append(f"artifacts {record.run_dir}")
     lines.append(f"log      {record.log_path}")
-    if record.error:
+    if record.error and not record.cause:
         lines.append(f"error    {record.error}")
     if record.failure_log:
-        lines.append("last lines of the failed step:")
+        lines.append(f"last lines of {record.failed_step or 'the failed step'}:")
         lines.extend(f"    {line}" for line in record.failure_log)
     return "\n".join(lines)
+
+
+def failure_lead(record: RunRecord) -> str:
+    """What a run that did not succeed says first: the failed step's own error line (the
+    trainer's or component's last exception), then the log that holds it."""
+    if record.cause:
+        task = record.tasks.get(record.failed_step)
+        name = record.failed_step
+        if task is not None and task.display_name not in ("", name.rsplit("/", 1)[-1]):
+            name += f" [{task.display_name}]"
+        return (
+            f"vtp: run {record.run_id} failed in step {name}:\n"
+            f"  {record.cause}\n"
+            f"  log: {record.cause_log}"
+        )
+    return f"vtp: run {record.run_id} {record.state.lower()}: {record.error}"
 
 
 def as_json(record: RunRecord) -> str:

@@ -47,7 +47,12 @@ class Refusal(VtpError, ValueError):
 
 
 class StepFailed(VtpError, RuntimeError):
-    """A step that ran and failed; the message says how."""
+    """A step that ran and failed; the message says how. `log_path`: the log holding the
+    program's own output where the failure is (a replica's), when not the step's log."""
+
+    def __init__(self, message: str, log_path: str = ""):
+        super().__init__(message)
+        self.log_path = log_path
 
 
 class StepCancelled(VtpError, RuntimeError):

@@ -134,7 +134,7 @@ class LauncherExecutor(Executor):
 
             if isinstance(err, JobCancelled | TuningJobCancelled):
                 raise StepCancelled(str(err)) from None
-            raise StepFailed(str(err)) from None
+            raise StepFailed(str(err), log_path=_replica_log(err)) from None
         return None
 
     # Each handler parses the arguments as its GCPC launcher does.
@@ -231,6 +231,16 @@ class LauncherExecutor(Executor):
             log=ctx.log,
         )
         ctx.note_resource(name)
+
+
+def _replica_log(err: Exception) -> str:
+    """The log of the replica whose failure failed a local job, '' if none."""
+    from vtp.local.executor import LocalJobFailed
+
+    if isinstance(err, LocalJobFailed) and err.replica:
+        with contextlib.suppress(StopIteration, AttributeError):
+            return str(err.result.replica(err.replica).log_path)
+    return ""
 
 
 def _payload(text: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from vtp.local.orchestrator.executors import (
     StepCancelled,
     StepContext,
 )
+from vtp.local.orchestrator.failures import cause_line
 from vtp.local.orchestrator.inputs import InputError, Produced, dag_outputs, resolve_inputs
 from vtp.local.orchestrator.ir import Component, TaskSpec
 from vtp.local.orchestrator.placeholders import PipelineContext, fill_values
@@ -57,6 +58,8 @@ from vtp.local.orchestrator.plan import Plan
 from vtp.local.orchestrator.tasklog import RunLog, TaskLog, clip
 
 SAVE_EVERY_S = 0.25
+#: Lines of a failed step's output kept for the run's summary.
+TAIL_SHOWN = 12
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Node:
     items: list[Any] = field(default_factory=list)
     started_items: int = 0
     queued: bool = False
+    failure_tail: list[str] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -155,6 +159,10 @@ class _Result:
     outputs: Outputs | None = None
     error: str = ""
     source: dict = field(default_factory=dict)
+    #: A failure's own line (`failures.cause_line`), the log it is in, the output before it.
+    cause: str = ""
+    cause_log: str = ""
+    tail: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -199,7 +207,8 @@ class Scheduler:
         self._dirty = False
         self._saved = 0.0
         self.write_error: OSError | None = None
-        self.last_failure: Node | None = None
+        #: The first step that failed: the run's summary leads with its error.
+        self.first_failure: Node | None = None
 
     # --- records -----------------------------------------------------------------------------
 
@@ -261,8 +270,8 @@ class Scheduler:
                 task.seconds = time.monotonic() - task._t0
             if state == rec.FAILED:
                 self.failed = True
-                if node.component.dag is None:
-                    self.last_failure = node
+                if node.component.dag is None and self.first_failure is None:
+                    self.first_failure = node
                 if self.options.fail_fast:
                     self._stop("fail fast: a task failed", failure=True)
         self._dirty = True
@@ -655,8 +664,17 @@ class Scheduler:
             self._set(node, rec.CANCELLED, result.error)
             self._event("task_cancelled", node)
         else:
+            node.record.cause, node.record.cause_log = result.cause, result.cause_log
+            node.failure_tail = result.tail
             self._set(node, rec.FAILED, result.error)
-            self._event("task_failed", node, error=result.error, seconds=node.record.seconds)
+            self._event(
+                "task_failed",
+                node,
+                error=result.error,
+                cause=result.cause,
+                cause_log=result.cause_log,
+                seconds=node.record.seconds,
+            )
 
     def _execute(self, leaf: _Leaf) -> _Result:
         """One step, in a worker thread: the cache, then the attempts."""
@@ -668,7 +686,7 @@ class Scheduler:
                 return _Result(rec.CACHED, hit[0], source=hit[1])
         retry = node.spec.retry
         attempts = 1 + (retry.max_retries if retry else 0)
-        error = ""
+        error, cause_log, tail = "", "", []
         for n in range(attempts):
             if self.cancel.is_set():
                 return _Result(rec.CANCELLED, error="the run was cancelled")
@@ -692,9 +710,13 @@ class Scheduler:
                 return _Result(rec.CANCELLED, error=str(err))
             except VtpError as err:
                 error = str(err)
+                cause_log = getattr(err, "log_path", "") or str(ctx.log.path)
+                tail = ctx.log.tail()
             except Exception as err:  # a bug or an unexpected failure: the log has the trace
+                tail = [*ctx.log.tail(), f"{type(err).__name__}: {err}"]
                 ctx.log(traceback.format_exc())
                 error = f"{type(err).__name__}: {err}"
+                cause_log = str(ctx.log.path)
             else:
                 attempt.ended, attempt.state = rec.now(), rec.SUCCEEDED
                 self.events.put(("attempt_end", node, attempt))
@@ -703,6 +725,7 @@ class Scheduler:
                         leaf.key, outputs, {"run_id": self.record.run_id, "task": node.path}
                     )
                 return _Result(rec.SUCCEEDED, outputs)
+            cause = cause_line(tail, error)
             ctx.log(f"error: {error}")
             attempt.ended, attempt.state, attempt.error = rec.now(), rec.FAILED, error
             self.events.put(("attempt_end", node, attempt))
@@ -713,14 +736,19 @@ class Scheduler:
                 self.events.put(("retry", node, n + 2, delay, error.splitlines()[0]))
                 if self.cancel.wait(delay):
                     return _Result(rec.CANCELLED, error=error)
-        return _Result(rec.FAILED, error=error)
+        return _Result(
+            rec.FAILED, error=error, cause=cause, cause_log=cause_log, tail=tail[-TAIL_SHOWN:]
+        )
 
     def failure_tail(self) -> list[str]:
-        node = self.last_failure
+        """The last lines the failed step's program wrote before it failed."""
+        node = self.first_failure
         if node is None:
             return []
+        if node.failure_tail:
+            return list(node.failure_tail)
         log = self.logs.get(node.path)
-        return log.tail() if log is not None else []
+        return log.tail()[-TAIL_SHOWN:] if log is not None else []
 
 
 def _outcome(future) -> _Result:
@@ -788,7 +816,8 @@ def _progress_line(kind: str, node: Node | None, fields: dict) -> str:
         return f"  ok   {name}  (kept from the interrupted run)"
     if kind == "task_failed":
         first = (fields.get("error") or "").splitlines()[:1]
-        return f"  FAIL  {name}  ({seconds:.1f} s): {clip(first[0] if first else '', 300)}"
+        said = fields.get("cause") or (first[0] if first else "")
+        return f"  FAIL  {name}  ({seconds:.1f} s): {clip(said, 300)}"
     if kind == "task_skipped":
         return f"  skip {name}  (condition false)"
     if kind == "task_not_triggered":
