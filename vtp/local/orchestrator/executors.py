@@ -78,6 +78,11 @@ class StepContext:
     zygote: Any = None
     note_resource: Callable[[str], None] = lambda _: None
     notices: list[str] = field(default_factory=list)
+    #: What the user should know, said once per run in the normal output (a GPU pool that
+    #: runs on CPU here).
+    notice: Callable[[str], None] = lambda _: None
+    #: How far a long step is (`trials done 3 of 8 ...`, `replicas up 2 of 4`), as it advances.
+    progress: Callable[[str], None] = lambda _: None
 
     def local_path(self, uri: str) -> str:
         """The path of `uri` on this machine (`gs://b/x` under the local Cloud Storage root)."""

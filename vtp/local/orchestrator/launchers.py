@@ -165,6 +165,8 @@ class LauncherExecutor(Executor):
             payload=_payload(parsed["payload"]),
             log=ctx.log,
             should_stop=ctx.should_stop,
+            notice=ctx.notice,
+            progress=ctx.progress,
         )
         ctx.note_resource(name)
 
@@ -183,6 +185,8 @@ class LauncherExecutor(Executor):
             payload=_payload(parsed["payload"]),
             log=ctx.log,
             should_stop=ctx.should_stop,
+            notice=ctx.notice,
+            progress=ctx.progress,
         )
         from vtp.local.twins.records import existing_resource
 

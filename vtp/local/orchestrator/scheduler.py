@@ -92,6 +92,8 @@ class Node:
     started_items: int = 0
     queued: bool = False
     failure_tail: list[str] = field(default_factory=list)
+    #: The step's last progress line (`trials done 3 of 8 ...`).
+    progress: str = ""
 
     @property
     def state(self) -> str:
@@ -209,6 +211,8 @@ class Scheduler:
         self.write_error: OSError | None = None
         #: The first step that failed: the run's summary leads with its error.
         self.first_failure: Node | None = None
+        #: Notices already said in this run (each is said once).
+        self.said: set[str] = set()
 
     # --- records -----------------------------------------------------------------------------
 
@@ -552,6 +556,8 @@ class Scheduler:
             zygote=self.zygote,
         )
         ctx.note_resource = lambda name, n=node: self.events.put(("resource", n, name))
+        ctx.notice = lambda text, n=node: self.events.put(("notice", n, text))
+        ctx.progress = lambda text, n=node: self.events.put(("progress", n, text))
         key = ""
         if (
             self.cache is not None
@@ -636,6 +642,12 @@ class Scheduler:
             )
         elif kind == "retry":
             self._event("task_retrying", node, attempt=item[2], delay=item[3], error=item[4])
+        elif kind == "notice" and item[2] not in self.said:
+            self.said.add(item[2])
+            self._event("notice", node, text=item[2])
+        elif kind == "progress" and item[2] != node.progress:
+            node.progress = item[2]
+            self._event("task_progress", node, text=item[2])
         elif kind == "resource" and item[2] not in node.record.resources:
             node.record.resources.append(item[2])
             self._dirty = True
@@ -824,6 +836,10 @@ def _progress_line(kind: str, node: Node | None, fields: dict) -> str:
         return f"  --   {name}  (not run: {fields.get('upstream')} did not succeed)"
     if kind == "task_cancelled" and not node.is_dag:
         return f"  stop {name}  (cancelled)"
+    if kind == "notice":
+        return f"  note: {fields['text']}"
+    if kind == "task_progress":
+        return f"  ...  {name}: {fields['text']}"
     if kind == "task_retrying":
         return (
             f"  retry {name}: attempt {fields['attempt']} in {fields['delay']:.1f} s "
