@@ -87,7 +87,7 @@ def test_failure_lead_is_the_error_line_then_its_log(tmp_path):
     record = _record(
         tmp_path,
         state="FAILED",
-        error="task 'custom-training-job' failed: local job 'x' failed: ...",
+        error="task 'custom-training-job' failed: local job 'x' failed: ...\ncommand: python",
         failed_step="custom-training-job",
         cause="ValueError: no column price",
         cause_log="/h/jobs/1/logs/workerpool0-0.log",
@@ -101,7 +101,8 @@ def test_failure_lead_is_the_error_line_then_its_log(tmp_path):
     ]
     summary = summarize(record)
     assert "last lines of custom-training-job:" in summary
-    assert "error    task" not in summary  # the lead said it; run.json keeps the whole text
+    # vtp's own account in one line (run.json keeps the whole text)
+    assert "error    task 'custom-training-job' failed: local job 'x' failed: ..." in summary
 
 
 def test_summary_names_plots_reports_and_the_ui_page(tmp_path):

@@ -119,7 +119,9 @@ def summarize(record: RunRecord, registry=None) -> str:
     lines.append(f"artifacts {record.run_dir}")
     lines.append(f"log      {record.log_path}")
     lines.append(f"ui       {ui_address(record.run_id)}  (start it with `vtp ui`)")
-    if record.error and not record.cause:
+    if record.error and record.cause:  # the lead said the step's own line: vtp's account
+        lines.append(f"error    {record.error.splitlines()[0]}")
+    elif record.error:
         lines.append(f"error    {record.error}")
     if record.failure_log:
         lines.append(f"last lines of {record.failed_step or 'the failed step'}:")

@@ -48,11 +48,13 @@ class Refusal(VtpError, ValueError):
 
 class StepFailed(VtpError, RuntimeError):
     """A step that ran and failed; the message says how. `log_path`: the log holding the
-    program's own output where the failure is (a replica's), when not the step's log."""
+    program's own output where the failure is (a replica's), when not the step's log;
+    `cause`: the line of that output that says why, when the executor found it."""
 
-    def __init__(self, message: str, log_path: str = ""):
+    def __init__(self, message: str, log_path: str = "", cause: str = ""):
         super().__init__(message)
         self.log_path = log_path
+        self.cause = cause
 
 
 class StepCancelled(VtpError, RuntimeError):

@@ -134,7 +134,8 @@ class LauncherExecutor(Executor):
 
             if isinstance(err, JobCancelled | TuningJobCancelled):
                 raise StepCancelled(str(err)) from None
-            raise StepFailed(str(err), log_path=_replica_log(err)) from None
+            log_path, cause = _failed_replica(err)
+            raise StepFailed(str(err), log_path=log_path, cause=cause) from None
         return None
 
     # Each handler parses the arguments as its GCPC launcher does.
@@ -237,14 +238,17 @@ class LauncherExecutor(Executor):
         ctx.note_resource(name)
 
 
-def _replica_log(err: Exception) -> str:
-    """The log of the replica whose failure failed a local job, '' if none."""
+def _failed_replica(err: Exception) -> tuple[str, str]:
+    """The log of the replica whose failure failed a local job and the line of its output
+    that says why (else the first line of `err`); ('', '') if no replica failed."""
     from vtp.local.executor import LocalJobFailed
+    from vtp.local.orchestrator.failures import cause_line
 
     if isinstance(err, LocalJobFailed) and err.replica:
         with contextlib.suppress(StopIteration, AttributeError):
-            return str(err.result.replica(err.replica).log_path)
-    return ""
+            replica = err.result.replica(err.replica)
+            return str(replica.log_path), cause_line(list(replica.tail), str(err))
+    return "", ""
 
 
 def _payload(text: str) -> dict[str, Any]:

@@ -698,7 +698,7 @@ class Scheduler:
                 return _Result(rec.CACHED, hit[0], source=hit[1])
         retry = node.spec.retry
         attempts = 1 + (retry.max_retries if retry else 0)
-        error, cause_log, tail = "", "", []
+        error, cause, cause_log, tail = "", "", "", []
         for n in range(attempts):
             if self.cancel.is_set():
                 return _Result(rec.CANCELLED, error="the run was cancelled")
@@ -723,8 +723,10 @@ class Scheduler:
             except VtpError as err:
                 error = str(err)
                 cause_log = getattr(err, "log_path", "") or str(ctx.log.path)
+                cause = getattr(err, "cause", "")
                 tail = ctx.log.tail()
             except Exception as err:  # a bug or an unexpected failure: the log has the trace
+                cause = ""
                 tail = [*ctx.log.tail(), f"{type(err).__name__}: {err}"]
                 ctx.log(traceback.format_exc())
                 error = f"{type(err).__name__}: {err}"
@@ -737,7 +739,7 @@ class Scheduler:
                         leaf.key, outputs, {"run_id": self.record.run_id, "task": node.path}
                     )
                 return _Result(rec.SUCCEEDED, outputs)
-            cause = cause_line(tail, error)
+            cause = cause or cause_line(tail, error)
             ctx.log(f"error: {error}")
             attempt.ended, attempt.state, attempt.error = rec.now(), rec.FAILED, error
             self.events.put(("attempt_end", node, attempt))
