@@ -142,6 +142,26 @@ def test_summary_names_plots_reports_and_the_ui_page(tmp_path):
     assert ui_address("r-1") == "http://127.0.0.1:8765/runs/r-1"
 
 
+def test_summary_leaves_out_empty_metrics_and_says_results_without_plots(tmp_path):
+    evaluate = TaskRecord(name="evaluate-model", display_name="evaluate", kind="step")
+    evaluate.outputs = {
+        "regression_metrics": {
+            "type": {"schemaTitle": "google.RegressionMetrics"},
+            "uri": "gs://local-pipeline-root/r-1/evaluate-model/regression_metrics",
+            "metadata": {"rootMeanSquaredError": 0.3},
+        },
+        "classification_metrics": {
+            "type": {"schemaTitle": "system.ClassificationMetrics"},
+            "uri": "gs://local-pipeline-root/r-1/evaluate-model/classification_metrics",
+            "metadata": {},
+        },
+    }
+    record = _record(tmp_path, tasks={"evaluate-model": evaluate})
+    lines = summarize(record).splitlines()
+    assert "results  evaluate-model [evaluate]: regression_metrics" in lines
+    assert not any("classification_metrics" in line for line in lines)
+
+
 # --- vtp list ------------------------------------------------------------------------------
 
 

@@ -161,13 +161,19 @@ def _evaluations(record: RunRecord) -> list[str]:
     holds, and the file they are in (KFP keeps a metrics artifact's data in its metadata, in
     the step's `executor_output.json`)."""
     by_task: dict[str, list[str]] = {}
+    plotted: set[str] = set()
     for task, output, artifact in _artifacts(record, _EVALUATION_TYPES):
-        plots = [_PLOTS[k] for k in artifact.get("metadata") or {} if k in _PLOTS]
+        if not artifact.get("metadata"):  # e.g. a classifier's empty regression artifact
+            continue
+        plots = [_PLOTS[k] for k in artifact["metadata"] if k in _PLOTS]
+        if plots:
+            plotted.add(task)
         by_task.setdefault(task, []).append(output + (f" ({', '.join(plots)})" if plots else ""))
     lines = []
     for task, outputs in by_task.items():
         where = _output_file(record, task)
-        lines.append(f"plots    {_label(record, task)}: {', '.join(outputs)}")
+        label = "plots   " if task in plotted else "results "
+        lines.append(f"{label} {_label(record, task)}: {', '.join(outputs)}")
         if where:
             lines.append(f"         data in {where}")
     return lines

@@ -14,7 +14,7 @@ import re
 #: lines of the processes a step runs.
 _TAG = re.compile(r"^(\[[^\]\s][^\]]*\] )+")
 _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Failed|Failure)\b(:.*)?$")
-_ERROR = re.compile(r"(^|\s|:)(error|ERROR|Error|FATAL|fatal)(:|\s)")
+_ERROR = re.compile(r"(^|\s|:)(error|ERROR|Error|FATAL|fatal|CRITICAL):")
 #: Tags of the lines vtp writes itself around a failure (not the program's words).
 _OURS = ("[local-job]", "[local-tuner]")
 
