@@ -7,6 +7,7 @@ Unit tests read real records and real compiled YAML; the end-to-end ones (`slow`
 `hypertune`), GCPC's tuning launcher task on the local twin.
 """
 
+import io
 import json
 import os
 import subprocess
@@ -160,6 +161,33 @@ def test_summary_leaves_out_empty_metrics_and_says_results_without_plots(tmp_pat
     lines = summarize(record).splitlines()
     assert "results  evaluate-model [evaluate]: regression_metrics" in lines
     assert not any("classification_metrics" in line for line in lines)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_replaces_a_steps_last_progress_line_on_a_terminal_only():
+    from vtp.local.orchestrator.progress import ProgressOut
+
+    lines = [
+        ("  ...  tune", ""),
+        ("  ...  tune: trials done 1 of 3", "tune"),
+        ("  ...  tune: trials done 2 of 3", "tune"),
+        ("  ok   other", ""),
+        ("  ...  tune: trials done 3 of 3", "tune"),
+    ]
+    terminal, log = _Terminal(), io.StringIO()
+    for out in (ProgressOut(terminal), ProgressOut(log)):
+        for line, progress_of in lines:
+            out.say(line, progress_of)
+    up = "\033[1A\033[2K"
+    # replaced only right after the same step's progress line; never in a log (CI)
+    assert terminal.getvalue().count(up) == 1
+    assert f"trials done 1 of 3\n{up}  ...  tune: trials done 2 of 3" in terminal.getvalue()
+    assert log.getvalue() == "".join(line + "\n" for line, _ in lines)
+    assert ProgressOut(_Terminal(), in_place=False).in_place is False  # -v streams logs
 
 
 # --- vtp list ------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from vtp.local.orchestrator.inputs import InputError, Produced, dag_outputs, res
 from vtp.local.orchestrator.ir import Component, TaskSpec
 from vtp.local.orchestrator.placeholders import PipelineContext, fill_values
 from vtp.local.orchestrator.plan import Plan
+from vtp.local.orchestrator.progress import ProgressOut
 from vtp.local.orchestrator.tasklog import RunLog, TaskLog, clip
 
 SAVE_EVERY_S = 0.25
@@ -205,6 +206,8 @@ class Scheduler:
         self.nodes: dict[str, Node] = {}
         self.event_log = rec.EventLog(record.record_dir / rec.EVENTS_FILE)
         self.run_log = RunLog(record.log_path, options.echo)
+        # in place on a terminal, unless step logs stream to it between progress lines (-v)
+        self.out = ProgressOut(options.progress, None if options.echo is None else False)
         self.logs: dict[str, TaskLog] = {}
         self._dirty = False
         self._saved = 0.0
@@ -256,9 +259,8 @@ class Scheduler:
             self._stop(f"cannot write the run's events: {self.event_log.failed}", failure=True)
         self._dirty = True
         line = _progress_line(kind, node, fields)
-        if line and self.options.progress is not None:
-            with contextlib.suppress(OSError, ValueError):
-                print(line, file=self.options.progress, flush=True)
+        if line:
+            self.out.say(line, node.path if kind == "task_progress" and node else "")
 
     def _set(self, node: Node, state: str, error: str = "") -> None:
         task = node.record
