@@ -25,12 +25,15 @@ COMMAND_MODULES = (
     "vtp.cli.publish",
     "vtp.cli.submit",
     "vtp.cli.schedule",
+    "vtp.cli.trainer",
 )
 
 EPILOG = """examples, from laptop to Vertex:
   vtp run training --local                      train on the shipped data, on this machine
   vtp run tuning --local --param final_model=retrain
   vtp run distributed --local --param worker_count=2
+  vtp run training --local --trainer ./my_trainer   your trainer, as the package Vertex runs
+  vtp trainer package ./my_trainer --params-out trainer.yaml
   vtp models list                               models in the local registry
   vtp compile --check                           is compiled/ in sync with the source?
   vtp check --local                             validate every Vertex payload in compiled/
