@@ -269,10 +269,8 @@ def _vtp(*args: str, home: Path, cwd: Path, env: dict | None = None):
 @pytest.mark.slow
 @pytest.mark.xdist_group("e2e-cli-output")
 def test_a_trainer_that_raises_leads_the_failure_with_its_exception_then_its_log(tmp_path):
-    package = tmp_path / "trainer"  # `python -m trainer.task` in the run's directory
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "task.py").write_text(
+    script = tmp_path / "trainer.py"  # the team's image, mapped to its command
+    script.write_text(
         textwrap.dedent(
             """\
             def load(columns):
@@ -287,6 +285,7 @@ def test_a_trainer_that_raises_leads_the_failure_with_its_exception_then_its_log
     proc = _vtp(
         "run", "training", "--local", "--param", "trainer_image=team/trainer:1",
         home=home, cwd=tmp_path,
+        env={"VTP_IMAGE_COMMANDS": json.dumps({"team/trainer": ["python", str(script)]})},
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     error = "ValueError: column 'price' is not in the training data: ['a', 'b']"
