@@ -204,6 +204,12 @@ def test_cli_run_trains_on_three_replicas_and_registers_the_model(tmp_path):
     for step in ("load-dataset", "distributed-job-spec", "custom-training-job", "model-upload"):
         assert f"ok   {step}" in proc.stderr, proc.stderr
     assert "gate     pass" in proc.stdout
+    progress = [line for line in proc.stderr.splitlines() if ": replicas up " in line]
+    assert [line.rsplit(": ", 1)[1] for line in progress] == [
+        "replicas up 1 of 3",
+        "replicas up 2 of 3",
+        "replicas up 3 of 3",
+    ]
 
     job_dir = _job_dir(home)
     record = json.loads((job_dir / "job.json").read_text())

@@ -172,6 +172,12 @@ def test_exit_handler_runs_after_a_failure_with_the_final_status(tmp_path):
     assert tasks["status"].outputs["Output"] == "FAILED:exit-handler-1"
     assert record.state == "FAILED"
     assert any("body failed" in line for line in record.failure_log)
+    # the component's own exception line, not KFP's executor logging or the traceback
+    assert record.failed_step == "fail" and record.cause == "RuntimeError: body failed"
+    assert (
+        record.cause_log == tasks["fail"].log
+        and "RuntimeError: body failed" in Path(record.cause_log).read_text()
+    )
 
 
 def test_one_of_over_artifacts_takes_the_branch_that_ran(tmp_path):

@@ -53,6 +53,12 @@ def test_cli_run_trains_evaluates_and_registers_a_model_that_predicts(tmp_path):
         assert f"ok   {step}" in proc.stderr, proc.stderr
     assert "gate     pass" in proc.stdout
     assert "version 1, aliases: default" in proc.stdout
+    assert (
+        "plots    evaluate-model [evaluate]: classification_metrics (confusion matrix, ROC "
+        "curve), metrics"
+    ) in proc.stdout
+    run_id = next((home / "runs").glob("training-*")).name
+    assert f"ui       http://127.0.0.1:8765/runs/{run_id}  (start it with `vtp ui`)" in proc.stdout
 
     registry = LocalModelRegistry(home / "registry.db")
     version = registry.get("breast-cancer-classifier")

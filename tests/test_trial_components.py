@@ -367,9 +367,9 @@ def test_report_of_a_study_where_nothing_succeeded():
     assert "No trial succeeded" in render_markdown(report)
 
 
-def test_report_component_writes_both_artifacts(tmp_path):
-    html = HTML(name="report", uri=str(tmp_path / "report.html"))
-    md = Markdown(name="report_markdown", uri=str(tmp_path / "report.md"))
+def test_report_component_writes_both_artifacts_and_copies_named_with_their_extension(tmp_path):
+    html = HTML(name="report", uri=str(tmp_path / "report"))
+    md = Markdown(name="report_markdown", uri=str(tmp_path / "report_markdown"))
     trials_report.python_func(
         trials=TRIALS,
         study_spec_metrics=METRICS,
@@ -377,9 +377,16 @@ def test_report_component_writes_both_artifacts(tmp_path):
         report=html,
         report_markdown=md,
     )
-    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    page = (tmp_path / "report").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and 'id="trial-3"' in page
-    assert "| **1** | **3 (best)** |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| **1** | **3 (best)** |" in (tmp_path / "report_markdown").read_text(encoding="utf-8")
+    # the artifacts stay as Vertex reads them; the copies beside them open in a browser/editor
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == page
+    assert (tmp_path / "report_markdown.md").read_bytes() == (
+        tmp_path / "report_markdown"
+    ).read_bytes()
+    assert html.metadata["file"] == str(tmp_path / "report.html")
+    assert md.metadata["file"] == str(tmp_path / "report_markdown.md")
 
 
 def test_nice_ticks():

@@ -17,7 +17,9 @@ def trials_report(
     highlighted, the metric per trial and the metric against each parameter.
 
     The Vertex AI Pipelines console shows both artifacts; locally they are files under the
-    pipeline root. The HTML page is self-contained (inline CSS and SVG, no scripts).
+    pipeline root. The HTML page is self-contained (inline CSS and SVG, no scripts). A copy of
+    each, named with its extension (`report.html`, `report_markdown.md`), is written beside it,
+    for a browser or an editor to open; the artifact's metadata `file` names that copy.
 
     Args:
         trials: Trials as `Trial.to_json` strings (or dicts), e.g. the output of `GetTrialsOp`.
@@ -33,9 +35,14 @@ def trials_report(
     from vtp.components.tuning.report import build_report, render_html, render_markdown
 
     built = build_report(trials, study_spec_metrics, study_spec_parameters)
-    for artifact, text in ((report, render_html(built)), (report_markdown, render_markdown(built))):
+    for artifact, text, extension in (
+        (report, render_html(built), ".html"),
+        (report_markdown, render_markdown(built), ".md"),
+    ):
         Path(artifact.path).parent.mkdir(parents=True, exist_ok=True)
         Path(artifact.path).write_text(text, encoding="utf-8")
+        Path(artifact.path + extension).write_text(text, encoding="utf-8")
+        artifact.metadata["file"] = artifact.uri + extension
     best = built.best
     print(
         f"trials report: {len(built.rows)} trials, best "

@@ -18,6 +18,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: a parser whose defaults set `handler(args) -> exit code`. They import only argparse at load.
 COMMAND_MODULES = (
     "vtp.cli.config",
+    "vtp.cli.listing",
     "vtp.cli.run",
     "vtp.cli.check",
     "vtp.cli.image",
@@ -65,9 +66,6 @@ def _parser() -> argparse.ArgumentParser:
         help="root of local state (default: `home` of `vtp config`: $VTP_HOME, the "
         "configuration, else ./.vtp)",
     )
-
-    ls = sub.add_parser("list", help="list pipelines and their parameters")
-    ls.add_argument("pipeline", nargs="?", help="show one pipeline's parameters")
 
     t = sub.add_parser("tuning", help="local tuning jobs and their trials")
     tsub = t.add_subparsers(dest="tuning_command", required=True, metavar="ACTION")
@@ -185,26 +183,6 @@ def _compile(args) -> int:
     return EXIT_OK
 
 
-def _list(args) -> int:
-    from kfp import components
-
-    from vtp import catalog, params
-    from vtp.shipped import compiled_pipelines
-
-    names = [args.pipeline] if args.pipeline else sorted(catalog.PIPELINES)
-    for name in names:
-        module = catalog.pipeline_module(name)
-        print(f"{name}: {(module.__doc__ or '').strip().splitlines()[0]}")
-        if args.pipeline:
-            compiled = components.load_component_from_file(
-                str(compiled_pipelines() / f"{name}.yaml")
-            )
-            for pname, spec in params.declared_inputs(compiled).items():
-                default = f" = {spec.default!r}" if spec.optional else "  (required)"
-                print(f"  {pname}: {spec.type}{default}")
-    return EXIT_OK
-
-
 def _models(args) -> int:
     if getattr(args, "models_handler", None):
         return args.models_handler(args)
@@ -237,13 +215,14 @@ def _tuning(args) -> int:
     if args.tuning_command == "list":
         print(tuning_records.format_jobs(tuning_records.jobs(root)))
     else:
-        print(tuning_records.format_trials(*tuning_records.trials(root, args.job)))
+        job_id, rows = tuning_records.trials(root, args.job)
+        spec = tuning_records.study_spec(root, job_id)
+        print(tuning_records.format_trials(job_id, rows, spec))
     return EXIT_OK
 
 
 COMMANDS = {
     "compile": _compile,
-    "list": _list,
     "tuning": _tuning,
     "models": _models,
 }

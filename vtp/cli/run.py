@@ -122,7 +122,7 @@ def _run(args) -> int:
             )
             return EXIT_USAGE
         os.environ["VTP_TUNING_SEED"] = str(args.tuning_seed)  # read by the tuning twin
-    from vtp.cli.summary import as_json, summarize
+    from vtp.cli.summary import as_json, failure_lead, summarize
     from vtp.home import LocalHome
     from vtp.local.orchestrator import default_parallelism
     from vtp.local.orchestrator.records import CANCELLED, SUCCEEDED
@@ -185,8 +185,8 @@ def _run(args) -> int:
         print(f"vtp: error: {err}", file=sys.stderr)
         return EXIT_FAILED
     if record.state != SUCCEEDED:
-        print(f"\nvtp: run {record.run_id} {record.state.lower()}: {record.error}", file=sys.stderr)
-        print(summarize(record), file=sys.stderr)
+        print("\n" + failure_lead(record), file=sys.stderr)
+        print("\n" + summarize(record), file=sys.stderr)
         if record.state == CANCELLED:
             print(
                 f"resume   vtp run {args.pipeline} --local --resume {record.run_id}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import tempfile
 import threading
@@ -168,6 +169,8 @@ def run_local_job(
     cwd: Path | None = None,
     stop_grace_s: float = STOP_GRACE_S,
     runtime: str | None = None,
+    notice: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
     envs_root: Path | None = None,
 ) -> JobResult:
     """Run `job` on this machine under the Vertex runtime contract.
@@ -193,6 +196,9 @@ def run_local_job(
         stop_grace_s: Seconds between SIGTERM and SIGKILL when stopping replicas.
         runtime: `process` (local processes) or `docker` (`docker run` of each pool's image);
             None reads `$VTP_RUNTIME`, default `process`.
+        notice: Receives what the user should know once, in plain words (a GPU pool that
+            runs on CPU here), besides `log`.
+        progress: Receives `replicas up k of n` as replicas start (jobs of several replicas).
         envs_root: Where Python package pools get their cached environments (default
             `$VTP_HOME/envs`).
 
@@ -226,7 +232,7 @@ def run_local_job(
         cwd=cwd,
     )
     for pool in plan.pools:
-        _accelerator_notice(pool, emit, engine)
+        _accelerator_notice(pool, emit, engine, notice)
 
     return _supervise(
         job,
@@ -236,6 +242,7 @@ def run_local_job(
         timeout_s=timeout_s,
         should_stop=should_stop,
         grace=stop_grace_s,
+        progress=progress,
     )
 
 
@@ -464,6 +471,7 @@ def _supervise(
     timeout_s: float,
     should_stop: Callable[[], bool] | None,
     grace: float,
+    progress: Callable[[str], None] | None = None,
 ) -> JobResult:
     """Start every replica, wait for the outcome, and leave no process or container behind."""
     started = time.monotonic()
@@ -491,6 +499,8 @@ def _supervise(
         try:
             for replica in plan.replicas:
                 procs.append(_start(replica, plan, logs_dir, emit))
+                if progress is not None and len(plan.replicas) > 1:
+                    progress(f"replicas up {len(procs)} of {len(plan.replicas)}")
             outcome, failed = _wait(procs, started + timeout_s, should_stop)
             _stop_all(procs, grace)  # grandchildren left by replicas that exited
         except Terminated:
@@ -602,12 +612,21 @@ def _wait(
         time.sleep(POLL_S)
 
 
-def _accelerator_notice(pool: Pool, emit: Callable[[str], None], engine: Engine | None) -> None:
-    """One line per accelerator pool: which GPUs its replicas get, or that they run on CPU."""
+def _accelerator_notice(
+    pool: Pool,
+    emit: Callable[[str], None],
+    engine: Engine | None,
+    notice: Callable[[str], None] | None = None,
+) -> None:
+    """One line per accelerator pool: which GPUs its replicas get, or that they run on CPU;
+    in the job's log, and to `notice` in plain words (said once per run by its caller)."""
     if not pool.has_accelerator:
         return
     if engine is not None:
-        emit(f"{_TAG} {gpu_notice(pool, gpu_request(pool))}")
+        text = gpu_notice(pool, gpu_request(pool))
+        emit(f"{_TAG} {text}")
+        if notice is not None:
+            notice(text)
         return
     asked = f"{pool.accelerator_type or 'accelerator'} x {pool.accelerator_count}"
     if gpu_passthrough(pool):
@@ -615,11 +634,31 @@ def _accelerator_notice(pool: Pool, emit: Callable[[str], None], engine: Engine 
             f"{_TAG} {pool.name}: {asked} requested; passing "
             f"{CUDA_ENV}={os.environ[CUDA_ENV]!r} through to the replicas"
         )
+        plain = (
+            f"{pool_words(pool)} asks for {count_words(pool)}; its replicas get "
+            f"{CUDA_ENV}={os.environ[CUDA_ENV]!r}"
+        )
     else:
         emit(
             f"{_TAG} {pool.name}: {asked} requested; running on CPU locally "
             f"(set {CUDA_ENV} to use local GPUs)"
         )
+        plain = (
+            f"{pool_words(pool)} asks for {count_words(pool)}; this machine gives it no GPU, "
+            f"so it runs on CPU (set {CUDA_ENV} to give it local GPUs)"
+        )
+    if notice is not None:
+        notice(plain)
+
+
+def pool_words(pool: Pool) -> str:
+    """`workerpool 0` for `workerpool0`."""
+    return re.sub(r"^workerpool(\d+)$", r"workerpool \1", pool.name)
+
+
+def count_words(pool: Pool) -> str:
+    """`1 x NVIDIA_TESLA_T4`."""
+    return f"{pool.accelerator_count or 1} x {pool.accelerator_type or 'accelerator'}"
 
 
 def _job_spec(job: LocalJob) -> dict:

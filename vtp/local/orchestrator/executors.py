@@ -49,7 +49,14 @@ class Refusal(VtpError, ValueError):
 
 
 class StepFailed(VtpError, RuntimeError):
-    """A step that ran and failed; the message says how."""
+    """A step that ran and failed; the message says how. `log_path`: the log holding the
+    program's own output where the failure is (a replica's), when not the step's log;
+    `cause`: the line of that output that says why, when the executor found it."""
+
+    def __init__(self, message: str, log_path: str = "", cause: str = ""):
+        super().__init__(message)
+        self.log_path = log_path
+        self.cause = cause
 
 
 class StepCancelled(VtpError, RuntimeError):
@@ -75,6 +82,11 @@ class StepContext:
     zygote: Any = None
     note_resource: Callable[[str], None] = lambda _: None
     notices: list[str] = field(default_factory=list)
+    #: What the user should know, said once per run in the normal output (a GPU pool that
+    #: runs on CPU here).
+    notice: Callable[[str], None] = lambda _: None
+    #: How far a long step is (`trials done 3 of 8 ...`, `replicas up 2 of 4`), as it advances.
+    progress: Callable[[str], None] = lambda _: None
 
     def local_path(self, uri: str) -> str:
         """The path of `uri` on this machine (`gs://b/x` under the local Cloud Storage root)."""

@@ -134,7 +134,8 @@ class LauncherExecutor(Executor):
 
             if isinstance(err, JobCancelled | TuningJobCancelled):
                 raise StepCancelled(str(err)) from None
-            raise StepFailed(str(err)) from None
+            log_path, cause = _failed_replica(err)
+            raise StepFailed(str(err), log_path=log_path, cause=cause) from None
         return None
 
     # Each handler parses the arguments as its GCPC launcher does.
@@ -165,6 +166,8 @@ class LauncherExecutor(Executor):
             payload=_payload(parsed["payload"]),
             log=ctx.log,
             should_stop=ctx.should_stop,
+            notice=ctx.notice,
+            progress=ctx.progress,
         )
         ctx.note_resource(name)
 
@@ -183,6 +186,8 @@ class LauncherExecutor(Executor):
             payload=_payload(parsed["payload"]),
             log=ctx.log,
             should_stop=ctx.should_stop,
+            notice=ctx.notice,
+            progress=ctx.progress,
         )
         from vtp.local.twins.records import existing_resource
 
@@ -231,6 +236,19 @@ class LauncherExecutor(Executor):
             log=ctx.log,
         )
         ctx.note_resource(name)
+
+
+def _failed_replica(err: Exception) -> tuple[str, str]:
+    """The log of the replica whose failure failed a local job and the line of its output
+    that says why (else the first line of `err`); ('', '') if no replica failed."""
+    from vtp.local.executor import LocalJobFailed
+    from vtp.local.orchestrator.failures import cause_line
+
+    if isinstance(err, LocalJobFailed) and err.replica:
+        with contextlib.suppress(StopIteration, AttributeError):
+            replica = err.result.replica(err.replica)
+            return str(replica.log_path), cause_line(list(replica.tail), str(err))
+    return "", ""
 
 
 def _payload(text: str) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class TaskRecord:
     cache_key: str = ""
     resources: list[str] = field(default_factory=list)
     error: str = ""
+    #: A failure's own line (the program's exception or error line) and the log it is in.
+    cause: str = ""
+    cause_log: str = ""
     _t0: float = 0.0
 
     @property
@@ -128,6 +131,8 @@ class TaskRecord:
             "cache_key": self.cache_key,
             "resources": self.resources,
             "error": self.error,
+            "cause": self.cause,
+            "cause_log": self.cause_log,
         }
 
     @classmethod
@@ -151,6 +156,8 @@ class TaskRecord:
             cache_key=data.get("cache_key", ""),
             resources=list(data.get("resources") or []),
             error=data.get("error", ""),
+            cause=data.get("cause", ""),
+            cause_log=data.get("cause_log", ""),
         )
 
 
@@ -174,6 +181,10 @@ class RunRecord:
     seconds: float = 0.0
     error: str = ""
     failure_log: list[str] = field(default_factory=list)
+    #: The failed step (its path), its own error line and the log holding it.
+    failed_step: str = ""
+    cause: str = ""
+    cause_log: str = ""
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     job_uuid: str = ""
@@ -199,6 +210,9 @@ class RunRecord:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "failure_log": self.failure_log,
+            "failed_step": self.failed_step,
+            "cause": self.cause,
+            "cause_log": self.cause_log,
             "pid": self.pid,
             "pid_start": self.pid_start,
             "job_uuid": self.job_uuid,
@@ -226,6 +240,9 @@ class RunRecord:
             seconds=float(data.get("seconds") or 0.0),
             error=data.get("error", ""),
             failure_log=list(data.get("failure_log") or []),
+            failed_step=data.get("failed_step", ""),
+            cause=data.get("cause", ""),
+            cause_log=data.get("cause_log", ""),
             tasks={
                 name: TaskRecord.from_json(name, task)
                 for name, task in (data.get("tasks") or {}).items()

@@ -98,6 +98,7 @@ def run_plan(
         previous = rec.load_run(resume.record_dir)
         record.tasks = {}
         record.error, record.failure_log = "", []
+        record.failed_step, record.cause, record.cause_log = "", "", ""
     else:
         run_id, record_dir = rec.reserve_run_dir(home.runs, settings.label or ir.name)
         record = rec.RunRecord(
@@ -210,6 +211,11 @@ def run_plan(
             elif state == rec.FAILED and not record.error:
                 record.error = _failure_text(scheduler)
                 record.failure_log = scheduler.failure_tail()
+                failed = scheduler.first_failure
+                if failed is not None:
+                    record.failed_step = failed.path
+                    record.cause = failed.record.cause
+                    record.cause_log = failed.record.cause_log or failed.record.log
         try:
             record.save()
         except OSError:  # a full disk: the space kept aside takes the final record
@@ -248,7 +254,7 @@ def _failure_text(scheduler: Scheduler) -> str:
     steps = [t for t in failed if t.kind == "step"] or failed
     if not steps:
         return scheduler.cancel_reason or "the run failed"
-    first = steps[0]
+    first = scheduler.first_failure.record if scheduler.first_failure else steps[0]
     return f"task {first.name!r} failed: {first.error}"
 
 

@@ -50,13 +50,17 @@ from vtp.local.orchestrator.executors import (
     StepCancelled,
     StepContext,
 )
+from vtp.local.orchestrator.failures import cause_line
 from vtp.local.orchestrator.inputs import InputError, Produced, dag_outputs, resolve_inputs
 from vtp.local.orchestrator.ir import Component, TaskSpec
 from vtp.local.orchestrator.placeholders import PipelineContext, fill_values
 from vtp.local.orchestrator.plan import Plan
+from vtp.local.orchestrator.progress import ProgressOut
 from vtp.local.orchestrator.tasklog import RunLog, TaskLog, clip
 
 SAVE_EVERY_S = 0.25
+#: Lines of a failed step's output kept for the run's summary.
+TAIL_SHOWN = 12
 
 
 @dataclass
@@ -88,6 +92,9 @@ class Node:
     items: list[Any] = field(default_factory=list)
     started_items: int = 0
     queued: bool = False
+    failure_tail: list[str] = field(default_factory=list)
+    #: The step's last progress line (`trials done 3 of 8 ...`).
+    progress: str = ""
 
     @property
     def state(self) -> str:
@@ -155,6 +162,10 @@ class _Result:
     outputs: Outputs | None = None
     error: str = ""
     source: dict = field(default_factory=dict)
+    #: A failure's own line (`failures.cause_line`), the log it is in, the output before it.
+    cause: str = ""
+    cause_log: str = ""
+    tail: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -195,11 +206,16 @@ class Scheduler:
         self.nodes: dict[str, Node] = {}
         self.event_log = rec.EventLog(record.record_dir / rec.EVENTS_FILE)
         self.run_log = RunLog(record.log_path, options.echo)
+        # in place on a terminal, unless step logs stream to it between progress lines (-v)
+        self.out = ProgressOut(options.progress, None if options.echo is None else False)
         self.logs: dict[str, TaskLog] = {}
         self._dirty = False
         self._saved = 0.0
         self.write_error: OSError | None = None
-        self.last_failure: Node | None = None
+        #: The first step that failed: the run's summary leads with its error.
+        self.first_failure: Node | None = None
+        #: Notices already said in this run (each is said once).
+        self.said: set[str] = set()
 
     # --- records -----------------------------------------------------------------------------
 
@@ -243,9 +259,8 @@ class Scheduler:
             self._stop(f"cannot write the run's events: {self.event_log.failed}", failure=True)
         self._dirty = True
         line = _progress_line(kind, node, fields)
-        if line and self.options.progress is not None:
-            with contextlib.suppress(OSError, ValueError):
-                print(line, file=self.options.progress, flush=True)
+        if line:
+            self.out.say(line, node.path if kind == "task_progress" and node else "")
 
     def _set(self, node: Node, state: str, error: str = "") -> None:
         task = node.record
@@ -261,8 +276,8 @@ class Scheduler:
                 task.seconds = time.monotonic() - task._t0
             if state == rec.FAILED:
                 self.failed = True
-                if node.component.dag is None:
-                    self.last_failure = node
+                if node.component.dag is None and self.first_failure is None:
+                    self.first_failure = node
                 if self.options.fail_fast:
                     self._stop("fail fast: a task failed", failure=True)
         self._dirty = True
@@ -543,6 +558,8 @@ class Scheduler:
             zygote=self.zygote,
         )
         ctx.note_resource = lambda name, n=node: self.events.put(("resource", n, name))
+        ctx.notice = lambda text, n=node: self.events.put(("notice", n, text))
+        ctx.progress = lambda text, n=node: self.events.put(("progress", n, text))
         key = ""
         if (
             self.cache is not None
@@ -627,6 +644,12 @@ class Scheduler:
             )
         elif kind == "retry":
             self._event("task_retrying", node, attempt=item[2], delay=item[3], error=item[4])
+        elif kind == "notice" and item[2] not in self.said:
+            self.said.add(item[2])
+            self._event("notice", node, text=item[2])
+        elif kind == "progress" and item[2] != node.progress:
+            node.progress = item[2]
+            self._event("task_progress", node, text=item[2])
         elif kind == "resource" and item[2] not in node.record.resources:
             node.record.resources.append(item[2])
             self._dirty = True
@@ -655,8 +678,17 @@ class Scheduler:
             self._set(node, rec.CANCELLED, result.error)
             self._event("task_cancelled", node)
         else:
+            node.record.cause, node.record.cause_log = result.cause, result.cause_log
+            node.failure_tail = result.tail
             self._set(node, rec.FAILED, result.error)
-            self._event("task_failed", node, error=result.error, seconds=node.record.seconds)
+            self._event(
+                "task_failed",
+                node,
+                error=result.error,
+                cause=result.cause,
+                cause_log=result.cause_log,
+                seconds=node.record.seconds,
+            )
 
     def _execute(self, leaf: _Leaf) -> _Result:
         """One step, in a worker thread: the cache, then the attempts."""
@@ -668,7 +700,7 @@ class Scheduler:
                 return _Result(rec.CACHED, hit[0], source=hit[1])
         retry = node.spec.retry
         attempts = 1 + (retry.max_retries if retry else 0)
-        error = ""
+        error, cause, cause_log, tail = "", "", "", []
         for n in range(attempts):
             if self.cancel.is_set():
                 return _Result(rec.CANCELLED, error="the run was cancelled")
@@ -692,9 +724,15 @@ class Scheduler:
                 return _Result(rec.CANCELLED, error=str(err))
             except VtpError as err:
                 error = str(err)
+                cause_log = getattr(err, "log_path", "") or str(ctx.log.path)
+                cause = getattr(err, "cause", "")
+                tail = ctx.log.tail()
             except Exception as err:  # a bug or an unexpected failure: the log has the trace
+                cause = ""
+                tail = [*ctx.log.tail(), f"{type(err).__name__}: {err}"]
                 ctx.log(traceback.format_exc())
                 error = f"{type(err).__name__}: {err}"
+                cause_log = str(ctx.log.path)
             else:
                 attempt.ended, attempt.state = rec.now(), rec.SUCCEEDED
                 self.events.put(("attempt_end", node, attempt))
@@ -703,6 +741,7 @@ class Scheduler:
                         leaf.key, outputs, {"run_id": self.record.run_id, "task": node.path}
                     )
                 return _Result(rec.SUCCEEDED, outputs)
+            cause = cause or cause_line(tail, error)
             ctx.log(f"error: {error}")
             attempt.ended, attempt.state, attempt.error = rec.now(), rec.FAILED, error
             self.events.put(("attempt_end", node, attempt))
@@ -713,14 +752,19 @@ class Scheduler:
                 self.events.put(("retry", node, n + 2, delay, error.splitlines()[0]))
                 if self.cancel.wait(delay):
                     return _Result(rec.CANCELLED, error=error)
-        return _Result(rec.FAILED, error=error)
+        return _Result(
+            rec.FAILED, error=error, cause=cause, cause_log=cause_log, tail=tail[-TAIL_SHOWN:]
+        )
 
     def failure_tail(self) -> list[str]:
-        node = self.last_failure
+        """The last lines the failed step's program wrote before it failed."""
+        node = self.first_failure
         if node is None:
             return []
+        if node.failure_tail:
+            return list(node.failure_tail)
         log = self.logs.get(node.path)
-        return log.tail() if log is not None else []
+        return log.tail()[-TAIL_SHOWN:] if log is not None else []
 
 
 def _outcome(future) -> _Result:
@@ -788,13 +832,18 @@ def _progress_line(kind: str, node: Node | None, fields: dict) -> str:
         return f"  ok   {name}  (kept from the interrupted run)"
     if kind == "task_failed":
         first = (fields.get("error") or "").splitlines()[:1]
-        return f"  FAIL  {name}  ({seconds:.1f} s): {clip(first[0] if first else '', 300)}"
+        said = fields.get("cause") or (first[0] if first else "")
+        return f"  FAIL  {name}  ({seconds:.1f} s): {clip(said, 300)}"
     if kind == "task_skipped":
         return f"  skip {name}  (condition false)"
     if kind == "task_not_triggered":
         return f"  --   {name}  (not run: {fields.get('upstream')} did not succeed)"
     if kind == "task_cancelled" and not node.is_dag:
         return f"  stop {name}  (cancelled)"
+    if kind == "notice":
+        return f"  note: {fields['text']}"
+    if kind == "task_progress":
+        return f"  ...  {name}: {fields['text']}"
     if kind == "task_retrying":
         return (
             f"  retry {name}: attempt {fields['attempt']} in {fields['delay']:.1f} s "

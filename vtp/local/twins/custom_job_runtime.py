@@ -70,6 +70,8 @@ def run_custom_job_twin(
     payload: dict,
     log: Callable[[str], None] = print,
     should_stop: Callable[[], bool] | None = None,
+    notice: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> str:
     """Validates and runs one custom job locally; records it under `$VTP_HOME/jobs/<id>/`.
 
@@ -149,6 +151,8 @@ def run_custom_job_twin(
             },
             log=log,
             should_stop=should_stop,
+            notice=notice,
+            progress=progress,
             stop_grace_s=STOP_GRACE_S,
         )
     except BaseException as err:

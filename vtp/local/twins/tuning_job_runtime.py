@@ -74,6 +74,8 @@ def run_tuning_job_twin(
     payload: dict[str, Any],
     log: Callable[[str], None] = print,
     should_stop: Callable[[], bool] | None = None,
+    notice: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Validates and runs one tuning job locally; records it under `$VTP_HOME/tuning/<id>/`.
 
@@ -142,6 +144,8 @@ def run_tuning_job_twin(
         should_stop=should_stop,
         resume=resume,
         stop_grace_s=STOP_GRACE_S,
+        notice=notice,
+        progress=progress,
     )
     succeeded = sum(1 for t in trials if t["state"] == STATES["SUCCEEDED"])
     log(f"tuning job {job_id} succeeded: {succeeded} of {len(trials)} trial(s) SUCCEEDED")
