@@ -24,12 +24,16 @@ COMMAND_MODULES = (
     "vtp.cli.publish",
     "vtp.cli.submit",
     "vtp.cli.schedule",
+    "vtp.cli.runs",
+    "vtp.cli.ui",
 )
 
 EPILOG = """examples, from laptop to Vertex:
   vtp run training --local                      train on the shipped data, on this machine
   vtp run tuning --local --param final_model=retrain
   vtp run distributed --local --param worker_count=2
+  vtp runs list                                 local runs: state, duration, metrics, model
+  vtp ui                                        browse runs, trials and models at 127.0.0.1:8765
   vtp models list                               models in the local registry
   vtp compile --check                           is compiled/ in sync with the source?
   vtp check --local                             validate every Vertex payload in compiled/

@@ -13,7 +13,7 @@ from vtp.local.history.runs import METRICS, RunView, StepView
 CLASSIFICATION = "system.ClassificationMetrics"
 REGRESSION = "google.RegressionMetrics"
 #: Keys of the regression artifact's metadata holding the evaluated sample.
-ACTUAL, PREDICTED = "actual", "predicted"
+ACTUAL, PREDICTED = "actualValues", "predictedValues"
 
 
 @dataclass(frozen=True)

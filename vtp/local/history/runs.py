@@ -196,7 +196,10 @@ class Runs:
         """Runs, newest first, filtered by pipeline name, state (any case) and a text found in
         the run id, pipeline, parameters or error."""
         out = []
-        for record in rec.iter_runs(self.home.runs):
+        records = sorted(
+            rec.iter_runs(self.home.runs), key=lambda r: (r.created, r.run_id), reverse=True
+        )
+        for record in records:
             view = self._view(record, with_graph=False)
             if pipeline and view.pipeline != pipeline:
                 continue
@@ -254,9 +257,7 @@ class Runs:
                 resources=t.resources,
                 dependencies=tuple(deps.get(t.name, ())),
             )
-            for t in sorted(
-                record.tasks.values(), key=lambda t: (not t.started, t.started, t.name)
-            )
+            for t in _tree_order(record.tasks)
         ]
         return RunView(
             run_id=record.run_id,
@@ -285,6 +286,31 @@ class Runs:
             return inside(self.home.root, text)
         except OutsideHome:
             return None
+
+
+def _tree_order(tasks: dict[str, rec.TaskRecord]) -> list[rec.TaskRecord]:
+    """Tasks in the order they started, each group followed by its own tasks."""
+
+    def when(t: rec.TaskRecord) -> tuple:
+        return (not t.started, t.started, t.name)
+
+    children: dict[str, list[rec.TaskRecord]] = {}
+    for t in tasks.values():
+        parent = t.parent if t.parent in tasks and t.parent != t.name else ""
+        children.setdefault(parent, []).append(t)
+    out: list[rec.TaskRecord] = []
+    seen: set[str] = set()
+
+    def visit(parent: str) -> None:
+        for t in sorted(children.get(parent, []), key=when):
+            if t.name not in seen:
+                seen.add(t.name)
+                out.append(t)
+                visit(t.name)
+
+    visit("")
+    out += sorted((t for t in tasks.values() if t.name not in seen), key=when)
+    return out
 
 
 def _matches(view: RunView, text: str) -> bool:
