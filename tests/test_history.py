@@ -31,7 +31,9 @@ def test_runs_newest_first_with_state_duration_metrics_and_model(written):
     train = by_id[h.TRAIN_RUN]
     assert (train.state, train.seconds) == ("SUCCEEDED", 12.5)
     assert train.metrics == {"auc": 0.97, "accuracy": 0.9, "test_rows": 60}
-    assert train.model_versions == [f"projects/{h.PROJECT}/locations/{h.LOCATION}/models/classifier-model@1"]
+    assert train.model_versions == [
+        f"projects/{h.PROJECT}/locations/{h.LOCATION}/models/classifier-model@1"
+    ]
     assert by_id[h.TUNING_RUN].tuning_jobs == [h.TUNING_JOB]
 
 

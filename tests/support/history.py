@@ -278,7 +278,9 @@ def write_home(root: Path) -> LocalHome:
     failed.save()
 
     abandoned = _record(home, ABANDONED_RUN, "training", rec.RUNNING, pid=0)
-    _task(abandoned, "load-dataset", state=rec.RUNNING, started="2026-01-03T00:00:01.000Z", seconds=0)
+    _task(
+        abandoned, "load-dataset", state=rec.RUNNING, started="2026-01-03T00:00:01.000Z", seconds=0
+    )
     abandoned.save()
 
     regression = _record(
@@ -384,7 +386,9 @@ def _tuning(home: LocalHome, registry: LocalModelRegistry, parent) -> None:
         "hyperparameter-tuning-job",
         started="2026-01-05T00:00:01.000Z",
         seconds=60.0,
-        resources=[f"projects/{PROJECT}/locations/{LOCATION}/hyperparameterTuningJobs/{TUNING_JOB}"],
+        resources=[
+            f"projects/{PROJECT}/locations/{LOCATION}/hyperparameterTuningJobs/{TUNING_JOB}"
+        ],
         log=["trial 1", "trial 2"],
     )
     _task(

@@ -21,7 +21,9 @@ FAILED_LOG_LINES = 12
 
 
 def register(sub: argparse._SubParsersAction, home: argparse.ArgumentParser) -> None:
-    runs = sub.add_parser("runs", help="local runs: state, duration, metrics, model; one run's steps")
+    runs = sub.add_parser(
+        "runs", help="local runs: state, duration, metrics, model; one run's steps"
+    )
     rsub = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     ls = rsub.add_parser(
         "list",

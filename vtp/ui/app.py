@@ -135,9 +135,7 @@ class UI:
         if evaluation.actual:
             out.append(Markup(charts.predicted_vs_actual(evaluation.actual, evaluation.predicted)))
             out.append(Markup(charts.residuals(evaluation.actual, evaluation.predicted)))
-            out.append(
-                Markup(charts.residual_histogram(evaluation.actual, evaluation.predicted))
-            )
+            out.append(Markup(charts.residual_histogram(evaluation.actual, evaluation.predicted)))
         return out
 
     def run_context(self, run: RunView) -> dict[str, Any]:
@@ -392,4 +390,3 @@ def create_app(home: LocalHome, *, allowed_hosts: list[str] | None = None) -> St
         exception_handlers={NotFound: not_found, 404: not_found, HTTPException: not_found},
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
     )
-

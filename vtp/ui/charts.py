@@ -256,15 +256,15 @@ def parallel_coordinates(
     width = max(WIDTH, 120 * len(names) + 80)
     height = 380
     top, bottom = 48, height - 40
-    out = _open("parallel-coordinates", f"Parameters and {metric}, one line per trial", width, height)
+    out = _open(
+        "parallel-coordinates", f"Parameters and {metric}, one line per trial", width, height
+    )
     xs = [60 + i * (width - 120) / max(1, len(names) - 1) for i in range(len(names))]
     scales = []
     for k in range(len(names)):
         values = [t[1][k] for t in trials if k < len(t[1]) and t[1][k] is not None]
         scales.append(_column_scale(values, logs[k], bottom, top))
-    metric_values = [
-        float(t[1][-1]) for t in trials if t[1] and isinstance(t[1][-1], int | float)
-    ]
+    metric_values = [float(t[1][-1]) for t in trials if t[1] and isinstance(t[1][-1], int | float)]
     m_low, m_high = (min(metric_values), max(metric_values)) if metric_values else (0.0, 1.0)
     for k, name in enumerate(names):
         px = xs[k]
@@ -296,15 +296,19 @@ def parallel_coordinates(
         segments, current = [], []
         for p in points:
             if p is None:
-                if len(current) > 1:
+                if current:
                     segments.append(current)
                 current = []
             else:
                 current.append(p)
-        if len(current) > 1:
+        if current:
             segments.append(current)
+        # a value between two missing ones is a dot (a zero-length segment, round caps)
         d = " ".join(
-            "M" + " L".join(f"{px:.1f},{py:.1f}" for px, py in seg) for seg in segments
+            "M" + " L".join(f"{px:.1f},{py:.1f}" for px, py in seg)
+            if len(seg) > 1
+            else f"M{seg[0][0]:.1f},{seg[0][1]:.1f} h0.01"
+            for seg in segments
         )
         shown = ", ".join(
             f"{n}={fmt(v) if isinstance(v, float) else v}"
@@ -313,8 +317,9 @@ def parallel_coordinates(
         out.append(
             f'<path class="trial{" best" if best else ""}" data-trial="{escape(trial_id)}" '
             f'd="{d}" fill="none" stroke="{colour}" stroke-width="{3.5 if best else 1.8}" '
+            'stroke-linecap="round" '
             f'stroke-opacity="{1 if best else 0.85}"><title>trial {escape(trial_id)}'
-            f'{" (best)" if best else ""}: {escape(shown)}</title></path>'
+            f"{' (best)' if best else ''}: {escape(shown)}</title></path>"
         )
     out.append("</svg>")
     return "".join(out)

@@ -30,8 +30,12 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as err:
         sock.close()
         if err.errno == errno.EADDRINUSE:
-            raise SpecError("--port", port, "is in use; choose another (--port 0: any free)") from None
-        raise SpecError("--host", host, f"must be an address of this machine ({err.strerror})") from None
+            raise SpecError(
+                "--port", port, "is in use; choose another (--port 0: any free)"
+            ) from None
+        raise SpecError(
+            "--host", host, f"must be an address of this machine ({err.strerror})"
+        ) from None
     sock.listen(128)
     return sock
 

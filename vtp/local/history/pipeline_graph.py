@@ -68,7 +68,11 @@ def dependencies(record: rec.RunRecord) -> dict[str, list[str]]:
             return None
         parent_component = "" if not task.parent else component_of(task.parent)
         local = path.rsplit("/", 1)[-1]
-        spec = dags.get(parent_component or "", {}).get(local) if parent_component is not None else None
+        spec = (
+            dags.get(parent_component or "", {}).get(local)
+            if parent_component is not None
+            else None
+        )
         component[path] = spec["component"] if spec else None  # type: ignore[assignment]
         return component[path]
 

@@ -49,7 +49,9 @@ class TuningJob:
     @property
     def metric_id(self) -> str:
         metrics = self.study_spec.get("metrics") or []
-        return str(metrics[0].get("metric_id") or metrics[0].get("metricId") or "") if metrics else ""
+        return (
+            str(metrics[0].get("metric_id") or metrics[0].get("metricId") or "") if metrics else ""
+        )
 
     def report(self) -> TrialsReport | None:
         """Trials ranked by the primary metric, best first and marked; None without a study
