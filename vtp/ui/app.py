@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from vtp.home import LocalHome
 from vtp.local.history import evaluations
-from vtp.local.history.files import OutsideHome, inside, tail
+from vtp.local.history.files import OutsideHome, inside
 from vtp.local.history.models import Models
 from vtp.local.history.runs import NotFound, Runs, RunView, StepView
 from vtp.local.history.tuning import TuningJobs
