@@ -165,14 +165,8 @@ def _pool(specs: Any) -> dict[str, Any]:
 def _trainer(
     model_uri: str, run: RunView, tuning: TuningJob | None
 ) -> tuple[Trainer | None, dict[str, Any], str]:
-    """The trainer whose output directory holds the model, and its hyperparameters."""
-    for s in run.leaf_steps:
-        params = s.inputs.get("parameters") or {}
-        base = params.get("base_output_directory")
-        if isinstance(base, str) and _under(model_uri, base) and "worker_pool_specs" in params:
-            pool = _pool(params["worker_pool_specs"])
-            trainer = _from_pool(pool, f"custom job {_id_of(s, CUSTOM_JOB)}", s.label)
-            return trainer, _hyperparameters(trainer.args), f"arguments of step {s.label}"
+    """The trainer whose output directory holds the model, and its hyperparameters: a trial of
+    the run's tuning job (its parameters), else a custom job (its `--name=value` arguments)."""
     job = tuning.output_uri_prefix if tuning is not None else ""
     if tuning is not None and _under(model_uri, job):
         trial = model_uri[len(job.rstrip("/")) + 1 :].split("/", 1)[0]
@@ -180,6 +174,18 @@ def _trainer(
         hyper = {p["parameterId"]: p.get("value") for p in (chosen or {}).get("parameters", [])}
         trainer = _from_pool(tuning.trial_pool, f"tuning job {tuning.job_id}, trial {trial}")
         return trainer, hyper, f"trial {trial} of tuning job {tuning.job_id}"
+    for s in run.leaf_steps:
+        params = s.inputs.get("parameters") or {}
+        base = params.get("base_output_directory")
+        if (
+            isinstance(base, str)
+            and _under(model_uri, base)
+            and "worker_pool_specs" in params
+            and _id_of(s, CUSTOM_JOB) != "?"
+        ):
+            pool = _pool(params["worker_pool_specs"])
+            trainer = _from_pool(pool, f"custom job {_id_of(s, CUSTOM_JOB)}", s.label)
+            return trainer, _hyperparameters(trainer.args), f"arguments of step {s.label}"
     hyper = run.params.get("hyperparameters")
     if isinstance(hyper, dict):
         return None, hyper, "the run's hyperparameters parameter"
