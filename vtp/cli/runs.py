@@ -159,7 +159,7 @@ def _show(args) -> int:
     for job in run.tuning_jobs:
         out.append(f"tuning    {job}  (vtp tuning trials {job})")
     if run.error:
-        out.append(f"error     {run.error}")
+        out.append(f"error     {run.error.splitlines()[0]}")
     out.append(f"log       {run.log}")
     out.append("parameters")
     out += _params_text(run.params)
