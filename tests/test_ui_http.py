@@ -281,3 +281,18 @@ def test_nothing_is_written_to_the_home(written, client):
         written.root / "registry.db-shm",
         written.root / "registry.db-wal",
     }
+
+
+def test_a_running_run_page_refreshes_itself(written, client):
+    import json
+
+    from vtp.local.orchestrator.records import process_start_time
+
+    path = written.runs / h.ABANDONED_RUN / "run.json"
+    data = json.loads(path.read_text())
+    data.update(pid=os.getpid(), pid_start=process_start_time(os.getpid()))  # this process
+    path.write_text(json.dumps(data))
+    running = client.get(f"/runs/{h.ABANDONED_RUN}").text
+    assert '<meta http-equiv="refresh" content="5">' in running
+    assert 'id="run-state">RUNNING' in running
+    assert 'http-equiv="refresh"' not in client.get(f"/runs/{h.TRAIN_RUN}").text

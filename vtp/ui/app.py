@@ -142,6 +142,7 @@ class UI:
         evals = evaluations.of_run(run)
         return {
             "run": run,
+            "refresh": 5 if run.state in ("RUNNING", "PENDING") else 0,
             "graph": Markup(dag.render(run.steps, lambda s: self.step_url(run.run_id, s))),
             "evaluations": [(e, self.plots(e)) for e in evals],
             "step_url": lambda s: self.step_url(run.run_id, s),
