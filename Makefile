@@ -40,6 +40,7 @@ bench: $(STAMP) ## Run the benchmarks (several minutes; writes under benchmarks/
 	$(BIN)/python benchmarks/bench_orchestration.py
 	$(BIN)/python benchmarks/bench_tuning.py
 	$(BIN)/python benchmarks/bench_distributed.py
+	$(BIN)/python benchmarks/bench_trainer_env.py
 
 clean: ## Remove local state and build leftovers (keeps .venv)
 	rm -rf .vtp build dist *.egg-info .pytest_cache .ruff_cache benchmarks/.work

@@ -65,13 +65,14 @@ def score_rows(
     import json
     import os
 
-    from vtp.components.evaluation.metrics import feature_columns, load_model, read_table
+    from vtp.components.evaluation.metrics import feature_columns, feature_matrix, read_table
+    from vtp.components.evaluation.models import load_model
     from vtp.gcs import to_local_path
 
-    estimator, metadata = load_model(to_local_path(model.uri))
+    loaded = load_model(to_local_path(model.uri))  # as the prebuilt serving container loads it
     frame = read_table(to_local_path(rows.uri))
-    features = feature_columns(frame, estimator, metadata, target_column, ["id"])
-    frame["prediction"] = estimator.predict(frame[features].values.tolist())
+    features = feature_columns(frame, loaded, target_column, ["id"])
+    frame["prediction"] = loaded.predict(feature_matrix(frame, features))
     frame[[target_column, "prediction"]].to_csv(predictions.path, index=False)
     task = json.loads(os.environ.get("CLUSTER_SPEC", "{}")).get("task", {})
     print(f"scored {len(frame)} rows as replica {task.get('type')}-{task.get('index')}")

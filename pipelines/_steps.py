@@ -8,6 +8,44 @@ from vtp.components.targets import VERTEX as ops
 from vtp.components.training import unmanaged_container_model
 
 
+def register_version(
+    *,
+    pipeline_name: str,
+    project,
+    location,
+    model_display_name,
+    model,
+) -> None:
+    """Upload `model` as a new version of the model called `model_display_name` when one
+    exists (`parent_model`), else as a new model; either way the version takes `default`.
+
+    Tasks: `model-lookup` (the version holding `default`, by display name), then under
+    `model-exists` `upload-new-version`, or under `new-model` `upload-model`.
+    """
+    lookup = ops.ChampionLookupOp(
+        project=project, location=location, model_display_name=model_display_name
+    ).set_display_name("model-lookup")
+    with dsl.If(lookup.outputs["Output"] == "found", name="model-exists"):
+        ops.ModelUploadOp(
+            project=project,
+            location=location,
+            display_name=model_display_name,
+            unmanaged_container_model=model,
+            parent_model=lookup.outputs["champion"],
+            version_aliases=["default"],
+            labels={"pipeline": pipeline_name},
+        ).set_display_name("upload-new-version")
+    with dsl.Else(name="new-model"):
+        ops.ModelUploadOp(
+            project=project,
+            location=location,
+            display_name=model_display_name,
+            unmanaged_container_model=model,
+            version_aliases=["default"],
+            labels={"pipeline": pipeline_name},
+        ).set_display_name("upload-model")
+
+
 def train_evaluate_register(
     *,
     pipeline_name: str,
@@ -18,6 +56,7 @@ def train_evaluate_register(
     spec: dsl.PipelineTask,
     timeout,
     serving_image,
+    task,
     target_column,
     exclude_columns,
     primary_metric,
@@ -26,10 +65,11 @@ def train_evaluate_register(
     model_display_name,
 ) -> None:
     """Run the custom job `spec` built, evaluate its model on `data`'s test split and, when the
-    primary metric passes the gate, register it.
+    primary metric passes the gate, register it (a new version when the name exists).
 
     Tasks: `train_task` (`CustomTrainingJobOp`), `model-artifact`, `evaluate`, `metric-gate`
-    and, under the `metric-passes` condition, `upload-model` labelled with `pipeline_name`.
+    and, under the `metric-passes` condition, `register_version`'s tasks labelled with
+    `pipeline_name`.
     """
     train = ops.CustomTrainingJobOp(
         project=project,
@@ -49,6 +89,7 @@ def train_evaluate_register(
     evaluation = evaluate_model(
         model=model.outputs["model"],
         test=data.outputs["test"],
+        task=task,
         target_column=target_column,
         exclude_columns=exclude_columns,
         primary_metric=primary_metric,
@@ -61,10 +102,10 @@ def train_evaluate_register(
     ).set_display_name("metric-gate")
 
     with dsl.If(gate.output == "pass", name="metric-passes"):
-        ops.ModelUploadOp(
+        register_version(
+            pipeline_name=pipeline_name,
             project=project,
             location=location,
-            display_name=model_display_name,
-            unmanaged_container_model=model.outputs["model"],
-            labels={"pipeline": pipeline_name},
-        ).set_display_name("upload-model")
+            model_display_name=model_display_name,
+            model=model.outputs["model"],
+        )

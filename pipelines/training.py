@@ -2,12 +2,15 @@
 
 Steps:
     1. `load_dataset`: split the source into train / validation / test Parquet datasets.
-    2. `training_job_spec`: build and validate the custom job payload, data wired in.
+    2. `training_job_spec`: build and validate the custom job payload: the trainer (an image
+       with its own entrypoint, or a Python package on a prebuilt image), its arguments, the
+       splits as `AIP_TRAINING_DATA_URI` / `AIP_VALIDATION_DATA_URI` / `AIP_TEST_DATA_URI`.
     3. `CustomTrainingJobOp`: run the trainer (Vertex custom job, or its local twin).
     4. `unmanaged_container_model`: point a model artifact at `AIP_MODEL_DIR`.
     5. `evaluate_model`: score the model on the test split (Metrics, ClassificationMetrics).
     6. `metric_gate`: compare the primary metric with the threshold.
-    7. `ModelUploadOp` (only when the gate passes): register the model.
+    7. Only when the gate passes: look the model up by display name and upload a new version
+       of it (`parent_model`), or a new model when there is none (`ModelUploadOp`).
 """
 
 from kfp import dsl
@@ -19,7 +22,6 @@ from vtp.pipelines._steps import train_evaluate_register
 from vtp.shipped import SAMPLE_DATA_SOURCE
 
 NAME = "training"
-DEFAULT_HYPERPARAMETERS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31}
 
 
 def build():
@@ -37,11 +39,18 @@ def build():
         split_seed: int = 42,
         split_key_column: str = "",
         trainer_image: str = config.TRAINER_IMAGE,
+        trainer_command: list = [],
+        trainer_args: list = list(config.REFERENCE_TRAINER_ARGS),
+        package_uris: list = [],
+        python_module: str = "",
+        executor_image_uri: str = "",
         machine_type: str = "n1-standard-4",
         accelerator_type: str = "",
         accelerator_count: int = 0,
-        hyperparameters: dict = DEFAULT_HYPERPARAMETERS,
+        hyperparameters: dict = {},
         timeout: str = "86400s",
+        task: str = "auto",
+        data_format: str = "csv",
         target_column: str = "target",
         exclude_columns: str = "id",
         primary_metric: str = "auc",
@@ -64,19 +73,32 @@ def build():
             split_seed: Seed of the row split.
             split_key_column: Hash this column to split (a row keeps its split as data
                 grows); empty splits by row position.
-            trainer_image: Training container image.
+            trainer_image: Training container image, run with its own ENTRYPOINT.
+            trainer_command: Replaces the image's ENTRYPOINT; empty runs the ENTRYPOINT.
+            trainer_args: The trainer's arguments (the reference trainer's flags by default);
+                the hyperparameters follow as `--<name>=<value>`.
+            package_uris: `gs://` source distributions of a Python package trainer.
+            python_module: Module a Python package trainer runs; setting it chooses the
+                package over `trainer_image`.
+            executor_image_uri: Prebuilt training container of a Python package trainer.
             machine_type: Machine of the training replica.
             accelerator_type: GPU type, empty for none.
             accelerator_count: GPUs per replica.
-            hyperparameters: Trainer hyperparameters (`--name=value` arguments).
+            hyperparameters: Trainer hyperparameters, appended to `trainer_args` as
+                `--<name>=<value>` (empty: the trainer's own defaults).
             timeout: Maximum training time (`3600s`).
+            task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
+            data_format: Format of the split shards the trainer reads (`AIP_DATA_FORMAT`):
+                `csv` (Vertex's default), `jsonl`, or `parquet` (vtp's extension).
             target_column: Label column.
             exclude_columns: Comma-separated columns that are not features.
-            primary_metric: Test metric the gate compares (`auc`, `accuracy`, `f1`...).
+            primary_metric: Test metric the gate compares, one of the task's (`auc`,
+                `f1_macro`, `rmse`...).
             metric_goal: `maximize` or `minimize` the primary metric.
             metric_threshold: The bar the primary metric must meet to upload.
             serving_image: Prediction container of the uploaded model.
-            model_display_name: Display name of the registered model.
+            model_display_name: Display name of the registered model; a run whose model
+                exists uploads a new version of it.
         """
         data = load_dataset(
             source=data_source,
@@ -85,17 +107,27 @@ def build():
             test_fraction=test_fraction,
             seed=split_seed,
             key_column=split_key_column,
+            target_column=target_column,
+            task=task,
+            primary_metric=primary_metric,
+            metric_goal=metric_goal,
+            data_format=data_format,
         ).set_display_name("load-dataset")
 
         spec = training_job_spec(
             train=data.outputs["train"],
             validation=data.outputs["validation"],
+            test=data.outputs["test"],
             trainer_image=trainer_image,
+            trainer_command=trainer_command,
+            trainer_args=trainer_args,
+            package_uris=package_uris,
+            python_module=python_module,
+            executor_image_uri=executor_image_uri,
             machine_type=machine_type,
             accelerator_type=accelerator_type,
             accelerator_count=accelerator_count,
             hyperparameters=hyperparameters,
-            trainer_args=[f"--target-column={target_column}"],
             staging_root=staging_root,
             timeout=timeout,
         ).set_display_name("training-job-spec")
@@ -109,6 +141,7 @@ def build():
             spec=spec,
             timeout=timeout,
             serving_image=serving_image,
+            task=data.outputs["task"],
             target_column=target_column,
             exclude_columns=exclude_columns,
             primary_metric=primary_metric,
@@ -121,14 +154,15 @@ def build():
 
 
 def check_params(values: dict) -> None:
-    """Fails before a run on what a step would reject: the job payload (validated against
-    `aiplatform_v1`), the split fractions and the gate's goal."""
-    from vtp.check.params import check_split_and_goal
+    """Fails before a run on what a step would reject: the trainer, the job payload
+    (validated against `aiplatform_v1`), the split fractions, the task's metric and goal."""
+    from vtp.check.params import check_split_and_goal, check_task_and_metric, check_trainer
     from vtp.components.training.payload import training_job
 
     check_split_and_goal(values)
+    check_task_and_metric(values)
     training_job(
-        trainer_image=values["trainer_image"],
+        trainer=check_trainer(values),
         machine_type=values["machine_type"],
         accelerator_type=values["accelerator_type"],
         accelerator_count=values["accelerator_count"],

@@ -2,7 +2,8 @@
 
 Steps:
     1. `load_dataset`: split the source into train / validation / test.
-    2. `training_job_spec`: the trainer's worker pool specs, data wired in.
+    2. `training_job_spec`: the trainer's worker pool specs (an image with its own entrypoint,
+       or a Python package on a prebuilt image), data wired in.
     3. `HyperparameterTuningJobRunOp`: the study (Vertex Vizier, or Optuna locally).
     4. `GetTrialsOp`, `get_best_trial`, `trials_report`: the trials, the best one, a report.
     5. The final model, as `final_model` says: `best_trial` takes the best trial's model
@@ -73,6 +74,11 @@ def build():
         split_seed: int = 42,
         split_key_column: str = "",
         trainer_image: str = config.TRAINER_IMAGE,
+        trainer_command: list = [],
+        trainer_args: list = list(config.REFERENCE_TRAINER_ARGS),
+        package_uris: list = [],
+        python_module: str = "",
+        executor_image_uri: str = "",
         machine_type: str = "n1-standard-4",
         timeout: str = "86400s",
         study_spec_metrics: list = study["study_spec_metrics"],
@@ -83,6 +89,8 @@ def build():
         parallel_trial_count: int = 2,
         max_failed_trial_count: int = 0,
         final_model: str = "best_trial",
+        task: str = "auto",
+        data_format: str = "csv",
         target_column: str = "target",
         exclude_columns: str = "id",
         primary_metric: str = "auc",
@@ -104,7 +112,14 @@ def build():
             test_fraction: Share of rows for the final evaluation.
             split_seed: Seed of the row split.
             split_key_column: Hash this column to split; empty splits by row position.
-            trainer_image: Training container image.
+            trainer_image: Training container image, run with its own ENTRYPOINT.
+            trainer_command: Replaces the image's ENTRYPOINT; empty runs the ENTRYPOINT.
+            trainer_args: The trainer's arguments (the reference trainer's flags by default);
+                each trial's values follow as `--<parameter_id>=<value>`.
+            package_uris: `gs://` source distributions of a Python package trainer.
+            python_module: Module a Python package trainer runs; setting it chooses the
+                package over `trainer_image`.
+            executor_image_uri: Prebuilt training container of a Python package trainer.
             machine_type: Machine of each trial.
             timeout: Maximum time of the final re-train.
             study_spec_metrics: Metrics to optimise (GCPC `serialize_metrics` form).
@@ -115,9 +130,12 @@ def build():
             parallel_trial_count: Trials at once.
             max_failed_trial_count: Failed trials tolerated (0: the service decides).
             final_model: `best_trial` (reuse its model) or `retrain` (train + validation).
+            task: `auto` (detected from the target), `binary`, `multiclass` or `regression`.
+            data_format: Format of the split shards the trainer reads (`AIP_DATA_FORMAT`):
+                `csv` (Vertex's default), `jsonl`, or `parquet` (vtp's extension).
             target_column: Label column.
             exclude_columns: Comma-separated columns that are not features.
-            primary_metric: Test metric compared with the champion's.
+            primary_metric: Test metric compared with the champion's, one of the task's.
             metric_goal: `maximize` or `minimize` the primary metric.
             min_improvement: How much the challenger must beat the champion by.
             serving_image: Prediction container of the uploaded model.
@@ -130,16 +148,25 @@ def build():
             test_fraction=test_fraction,
             seed=split_seed,
             key_column=split_key_column,
+            target_column=target_column,
+            task=task,
+            primary_metric=primary_metric,
+            metric_goal=metric_goal,
+            data_format=data_format,
         )
-        trainer_args = [f"--target-column={target_column}", f"--metric={primary_metric}"]
 
         def job_spec(train, output_name: str, display_name: str):
             return training_job_spec(
                 train=train,
                 validation=data.outputs["validation"],
+                test=data.outputs["test"],
                 trainer_image=trainer_image,
-                machine_type=machine_type,
+                trainer_command=trainer_command,
                 trainer_args=trainer_args,
+                package_uris=package_uris,
+                python_module=python_module,
+                executor_image_uri=executor_image_uri,
+                machine_type=machine_type,
                 staging_root=staging_root,
                 timeout=timeout,
                 output_name=output_name,
@@ -206,6 +233,7 @@ def build():
             return evaluate_model(
                 model=candidate,
                 test=data.outputs["test"],
+                task=data.outputs["task"],
                 target_column=target_column,
                 exclude_columns=exclude_columns,
                 primary_metric=primary_metric,
@@ -250,11 +278,18 @@ def build():
 
 
 def check_params(values: dict) -> None:
-    """Fails before a run on a study, split or choice that a step would reject."""
-    from vtp.check.params import check_split_and_goal
+    """Fails before a run on a trainer, study, split or choice that a step would reject."""
+    from vtp.check.params import (
+        check_split_and_goal,
+        check_task_and_metric,
+        check_trainer,
+        flag_values,
+    )
+    from vtp.components.training.payload import training_job
     from vtp.errors import SpecError
 
     check_split_and_goal(values)
+    check_task_and_metric(values)
     if values["final_model"] not in FINAL_MODELS:
         raise SpecError("final_model", values["final_model"], f"must be one of {FINAL_MODELS}")
     study = StudySpec.from_dict(
@@ -271,3 +306,19 @@ def check_params(values: dict) -> None:
         parallel_trial_count=values["parallel_trial_count"],
         max_failed_trial_count=values["max_failed_trial_count"],
     ).validate()
+    trainer = check_trainer(values)
+    tag = study.primary.metric_id
+    for given in flag_values(trainer.trainer_args, "--metric"):
+        if given != tag:
+            raise SpecError(
+                "trainer_args",
+                list(trainer.trainer_args),
+                f"must make the trainer report the study's metric {tag!r} (study_spec_metrics): "
+                f"it passes --metric={given}",
+            )
+    training_job(
+        trainer=trainer,
+        machine_type=values["machine_type"],
+        base_output_directory="gs://bucket/check",
+        timeout=values["timeout"],
+    )

@@ -98,8 +98,8 @@ def test_shipped_pipelines_pass_with_local(capsys, monkeypatch):
     assert "0 problems, 0 warnings" in summary
     report = check_paths([COMPILED / "pipelines"], local=True, template=True)
     by_file = {Path(f.file).name: f for f in report.files}
-    # training: train, training-job-spec, model-artifact, upload-model
-    assert by_file["training.yaml"].payloads == 4
+    # training: train, training-job-spec, model-artifact, upload-new-version, upload-model
+    assert by_file["training.yaml"].payloads == 5
     # tuning: tune, two job specs, retrain, model artifact, two uploads
     assert by_file["tuning.yaml"].payloads == 7
 

@@ -1,8 +1,8 @@
 """The distributed pipeline: its payload, its compiled YAML, and local runs end to end.
 
 The local runs are real: `vtp run distributed --local` from the compiled YAML, the custom-job twin
-starting one trainer process per replica, the replicas all-reducing over loopback, the upload
-twin writing the SQLite registry.
+starting one trainer process per replica, the replicas training one XGBoost model in XGBoost's
+collective over loopback, the upload twin writing the SQLite registry.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 import sys
 from pathlib import Path
 
-import joblib
 import psutil
 import pytest
+import xgboost
 import yaml
 from kfp.components import load_component_from_file
 from support.cli import run_vtp as _vtp
@@ -23,6 +23,7 @@ from support.cli import run_vtp as _vtp
 from vtp.components.data.split_reader import read_split_pandas
 from vtp.components.specs import REDUCTION_SERVER_IMAGE
 from vtp.components.training.distributed_job_spec import distributed_job_payload
+from vtp.components.training.trainer import Trainer
 from vtp.defaults import DISTRIBUTED_TRAINER_IMAGE
 from vtp.errors import SpecError
 from vtp.home import LocalHome
@@ -35,19 +36,25 @@ COMPILED = REPO / "compiled" / "pipelines" / "distributed.yaml"
 REPLICAS = ["workerpool0-0", "workerpool1-0", "workerpool1-1"]
 
 
-def _payload(**job) -> tuple[list[dict], str, str]:
-    fields = {"trainer_image": DISTRIBUTED_TRAINER_IMAGE, "machine_type": "n1-standard-4"}
+SPLITS = {
+    "training": ("gs://b/data/train", {"data_uri": "gs://b/data/train/training-*"}),
+    "validation": ("gs://b/data/validation", {"data_uri": "gs://b/data/validation/validation-*"}),
+    "test": ("gs://b/data/test", {"data_uri": "gs://b/data/test/test-*", "data_format": "csv"}),
+}
+
+
+def _payload(trainer: Trainer | None = None, **job) -> tuple[list[dict], str, str]:
+    trainer = trainer or Trainer(trainer_image=DISTRIBUTED_TRAINER_IMAGE)
     return distributed_job_payload(
-        train_uri="gs://b/data/train",
-        validation_uri="gs://b/data/validation",
+        splits=SPLITS,
         staging_root="gs://b/root",
         job_id="job-1",
-        **{**fields, "worker_count": 2, **job},
+        **{"trainer": trainer, "machine_type": "n1-standard-4", "worker_count": 2, **job},
     )
 
 
 def test_payload_is_a_primary_and_workers_with_the_data_wired_in():
-    specs, base, model_dir = _payload(hyperparameters={"steps": 50.0, "learning_rate": 0.3})
+    specs, base, model_dir = _payload(hyperparameters={"num_boost_round": 50.0, "max_depth": 3})
     assert (base, model_dir) == (
         "gs://b/root/job-1/custom-job",
         "gs://b/root/job-1/custom-job/model/",
@@ -55,12 +62,25 @@ def test_payload_is_a_primary_and_workers_with_the_data_wired_in():
     assert [pool["replica_count"] for pool in specs] == [1, 2]
     for pool in specs:
         container = pool["container_spec"]
-        assert container["command"] == ["python", "-m", "trainer.distributed.task"]
-        assert container["args"] == ["--learning-rate=0.3", "--steps=50"]
+        assert "command" not in container  # the image's ENTRYPOINT runs
+        assert container["args"] == ["--max_depth=3", "--num_boost_round=50"]
         assert {e["name"]: e["value"] for e in container["env"]} == {
-            "AIP_TRAINING_DATA_URI": "gs://b/data/train",
-            "AIP_VALIDATION_DATA_URI": "gs://b/data/validation",
+            "AIP_TRAINING_DATA_URI": "gs://b/data/train/training-*",
+            "AIP_VALIDATION_DATA_URI": "gs://b/data/validation/validation-*",
+            "AIP_TEST_DATA_URI": "gs://b/data/test/test-*",
+            "AIP_DATA_FORMAT": "csv",
         }
+
+    package = Trainer(
+        package_uris=["gs://b/trainers/t-0.1.tar.gz"],
+        python_module="trainer.task",
+        executor_image_uri="us-docker.pkg.dev/vertex-ai/training/xgboost-cpu.1-1:latest",
+        trainer_args=["--verbose"],
+    )
+    specs, _, _ = _payload(package, hyperparameters={"eta": 0.1})
+    for pool in specs:
+        assert pool["python_package_spec"]["args"] == ["--verbose", "--eta=0.1"]
+        assert pool["python_package_spec"]["python_module"] == "trainer.task"
 
     specs, _, _ = _payload(
         worker_machine_type="n1-standard-8",
@@ -103,6 +123,8 @@ def test_check_params_fails_before_a_run():
         "validation_fraction": 0.1,
         "test_fraction": 0.1,
         "metric_goal": "maximize",
+        "primary_metric": "auc",
+        "task": "auto",
         "trainer_image": DISTRIBUTED_TRAINER_IMAGE,
         "machine_type": "n1-standard-4",
         "worker_count": 2,
@@ -111,7 +133,7 @@ def test_check_params_fails_before_a_run():
         "accelerator_count": 0,
         "reduction_server_count": 0,
         "reduction_server_machine_type": "n1-highcpu-16",
-        "hyperparameters": distributed.DEFAULT_HYPERPARAMETERS,
+        "hyperparameters": {"max_depth": 3},
         "timeout": "86400s",
     }
     distributed.check_params(values)
@@ -128,7 +150,7 @@ def test_compiled_yaml_holds_the_distributed_job():
     assert inputs["reduction_server_count"]["defaultValue"] == 0
     assert inputs["reduction_server_machine_type"]["defaultValue"] == "n1-highcpu-16"
     assert inputs["trainer_image"]["defaultValue"] == DISTRIBUTED_TRAINER_IMAGE
-    assert inputs["hyperparameters"]["defaultValue"] == distributed.DEFAULT_HYPERPARAMETERS
+    assert inputs["hyperparameters"]["defaultValue"] == {}  # the trainer's own defaults
 
     tasks = spec["root"]["dag"]["tasks"]
     job_spec = tasks["distributed-job-spec"]["inputs"]["parameters"]
@@ -190,27 +212,28 @@ def test_cli_run_trains_on_three_replicas_and_registers_the_model(tmp_path):
     assert [p["replica_count"] for p in pools] == [1, 2]
     assert sorted(p.stem for p in (job_dir / "logs").glob("*.log")) == REPLICAS
     logs = {name: (job_dir / "logs" / f"{name}.log").read_text() for name in REPLICAS}
-    sums = {name: re.findall(r"final weights sha256 ([0-9a-f]{64})", logs[name]) for name in logs}
+    sums = {name: re.findall(r"rank \d: model sha256 ([0-9a-f]{64})", logs[name]) for name in logs}
     assert (
         all(len(found) == 1 for found in sums.values()) and len({s[0] for s in sums.values()}) == 1
     )
-    assert "all-reduce: 300 of 300 steps combined gradients from all 3 ranks" in logs[REPLICAS[0]]
+    assert "XGBoost collective: 3 ranks" in logs[REPLICAS[0]]
 
     registry = LocalModelRegistry(home / "registry.db")
     version = registry.get("breast-cancer-distributed")
     assert version.version_id == "1" and version.labels == {"pipeline": "distributed"}
+    assert version.container_spec["imageUri"].endswith("/prediction/xgboost-cpu.2-1:latest")
     model_dir = home / "gcs" / version.artifact_uri[len("gs://") :]
-    assert sorted(p.name for p in model_dir.iterdir()) == ["model.joblib", "model_metadata.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["model.bst", "model_metadata.json"]
     metadata = json.loads((model_dir / "model_metadata.json").read_text())
     assert metadata["distributed"]["world_size"] == 3
-    assert sum(metadata["distributed"]["rows_per_replica"]) == metadata["training_rows"]
 
     run = json.loads(next((home / "runs").glob("distributed-*/run.json")).read_text())
     test_uri = run["tasks"]["load-dataset"]["outputs"]["test"]["uri"]
     test = read_split_pandas(str(home / "gcs" / test_uri[len("gs://") :]))
-    model = joblib.load(model_dir / "model.joblib")
-    predictions = model.predict(test[metadata["feature_names"]].values.tolist())
-    assert (predictions == test["target"]).mean() > 0.9
+    booster = xgboost.Booster(model_file=str(model_dir / "model.bst"))
+    # as the prebuilt XGBoost container calls it: a DMatrix of the instances, plain numbers
+    proba = booster.predict(xgboost.DMatrix(test[metadata["feature_names"]].values.tolist()))
+    assert ((proba > 0.5) == test["target"]).mean() > 0.9
     metrics = run["tasks"]["evaluate-model"]["outputs"]["metrics"]["metadata"]
     assert metrics["auc"] > 0.95
     assert "Reduction Server" not in Path(run["log"]).read_text()
@@ -225,7 +248,7 @@ def test_reduction_server_is_skipped_with_one_line_in_the_run_log(tmp_path):
         "accelerator_type": "NVIDIA_TESLA_T4",
         "accelerator_count": 1,
         "reduction_server_count": 2,
-        "hyperparameters": {"steps": 30},
+        "hyperparameters": {"num_boost_round": 10},
     }
     record = run_pipeline("distributed", params, home=home, out=sys.stderr)
     assert record.state == "SUCCEEDED"
@@ -246,7 +269,7 @@ def test_reduction_server_is_skipped_with_one_line_in_the_run_log(tmp_path):
 @pytest.mark.xdist_group("e2e-distributed")
 def test_a_killed_worker_fails_the_run_naming_it_and_leaves_no_trainer(tmp_path):
     home = tmp_path / "home"
-    crash = 'hyperparameters={"fail_rank": 2, "fail_at_step": 5}'
+    crash = 'hyperparameters={"fail_rank": 2, "fail_at_round": 5}'
     proc = _vtp("run", "distributed", "--local", "--param", crash, home=home)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL  custom-training-job" in proc.stderr

@@ -22,7 +22,7 @@ import pytest
 from vtp.cli.main import main
 from vtp.errors import JobError, SpecError
 from vtp.local import _docker
-from vtp.local._commands import pool_command
+from vtp.local._commands import pool_launch
 from vtp.local._pools import parse_pools
 from vtp.local.executor import (
     DockerUnavailable,
@@ -117,11 +117,13 @@ def test_runtime_selection(monkeypatch):
 def test_entrypoint_images_need_no_mapping_under_docker(monkeypatch):
     """A pool without `command` runs its image's ENTRYPOINT: the process runtime needs
     $VTP_IMAGE_COMMANDS for it, the docker runtime does not."""
-    (entry,) = parse_pools([pool(command=[])])
+    spec = pool(command=[])
+    spec["container_spec"]["image_uri"] = "us-docker.pkg.dev/p/r/their-trainer:1"
+    (entry,) = parse_pools([spec])
     with pytest.raises(JobError, match="VTP_RUNTIME=docker"):
-        pool_command(entry, {})
+        pool_launch(entry, {})
     monkeypatch.setenv("VTP_RUNTIME", "docker")
-    assert pool_command(entry, {}) == []
+    assert pool_launch(entry, {}).command == []
 
 
 # the docker run command lines ----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""evaluate_model on a model that the reference trainer really trained on the shipped data."""
+"""evaluate_model on models really trained: by the reference trainer (binary, multi-class and
+regression, string features) and by XGBoost and LightGBM as their own docs write trainers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
+from google_cloud_pipeline_components.types.artifact_types import (
+    RegressionMetrics,
+    UnmanagedContainerModel,
+)
 from kfp import dsl
 
 from vtp.components.evaluation import evaluate, evaluate_model
@@ -25,13 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "data" / "breast_cancer.csv"
 
 
-def train(tmp: Path, train_path: Path, model_dir: Path, *args: str) -> None:
+def train(tmp: Path, train_path: Path, model_dir: Path, *args: str, **env_vars: str) -> None:
     """Runs the reference trainer as a process, as a Vertex custom job would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "CLOUD_ML_"))}
     env |= {
         "AIP_TRAINING_DATA_URI": str(train_path),
         "AIP_MODEL_DIR": f"{model_dir}/",
         "CLOUD_ML_HP_METRIC_FILE": str(tmp / "hypertune.metrics"),
+        **env_vars,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "trainer.task", *args],
@@ -62,13 +67,16 @@ def run_component(model_uri: str, test_uri: str, out: Path, **params):
     test = dsl.Dataset(uri=test_uri)
     metrics = dsl.Metrics(uri=str(out / "metrics"))
     classification = dsl.ClassificationMetrics(uri=str(out / "classification_metrics"))
+    regression = RegressionMetrics(uri=str(out / "regression_metrics"))
     outputs = evaluate_model.python_func(
         model=model,
         test=test,
         metrics=metrics,
         classification_metrics=classification,
+        regression_metrics=regression,
         **params,
     )
+    run_component.regression = regression
     return outputs, metrics, classification
 
 
@@ -116,7 +124,8 @@ def test_primary_metric_and_unknown_metric(binary, tmp_path):
     with pytest.raises(SpecError) as err:
         run_component(str(binary["model"]), str(binary["test"]), tmp_path, primary_metric="rmse")
     assert str(err.value) == (
-        "primary_metric must be one of accuracy, auc, f1, log_loss, precision, recall, got 'rmse'"
+        "primary_metric must be a metric measured for this binary model: one of accuracy, auc, "
+        "f1, log_loss, precision, recall, got 'rmse'"
     )
 
 
@@ -137,7 +146,7 @@ def test_gcs_uris_read_through_the_local_mount(binary, tmp_path, monkeypatch):
 def test_bad_inputs(binary, tmp_path):
     with pytest.raises(DataError, match="target_column 'label' is not a column"):
         evaluate(str(binary["model"]), str(binary["test"]), target_column="label")
-    with pytest.raises(DataError, match=r"holds no model\.joblib"):
+    with pytest.raises(DataError, match=r"holds none of model\.joblib, model\.pkl, model\.bst"):
         evaluate(str(tmp_path), str(binary["test"]))
     test = pd.read_parquet(binary["test"]).drop(columns=["mean_radius"])
     test.to_csv(tmp_path / "test.csv", index=False)
@@ -159,15 +168,17 @@ def test_multiclass(tmp_path):
     outputs, metrics, classification = run_component(
         str(tmp_path / "model"), str(tmp_path / "test.csv"), tmp_path, primary_metric="f1_macro"
     )
-    assert set(metrics.metadata) == {"accuracy", "f1_macro", "log_loss", "test_rows"}
+    assert set(metrics.metadata) == {"accuracy", "auc_ovr", "f1_macro", "log_loss", "test_rows"}
     assert metrics.metadata["accuracy"] > 0.85
     assert outputs.primary_metric_value == metrics.metadata["f1_macro"]
     matrix = classification.metadata["confusionMatrix"]
     assert [s["displayName"] for s in matrix["annotationSpecs"]] == ["0", "1", "2"]
     assert sum(sum(r["row"]) for r in matrix["rows"]) == 38
     assert "confidenceMetrics" not in classification.metadata
-    with pytest.raises(SpecError, match="must be one of accuracy, f1_macro, log_loss, got 'auc'"):
+    with pytest.raises(SpecError, match="one of accuracy, auc_ovr, f1_macro, log_loss, got 'auc'"):
         run_component(str(tmp_path / "model"), str(tmp_path / "test.csv"), tmp_path)
+    with pytest.raises(DataError, match="task is 'binary' but the model .* of 3 classes"):
+        run_component(str(tmp_path / "model"), str(tmp_path / "test.csv"), tmp_path, task="binary")
 
 
 def test_roc_points_are_downsampled_and_monotone():
@@ -180,3 +191,146 @@ def test_roc_points_are_downsampled_and_monotone():
     assert roc.thresholds == sorted(roc.thresholds, reverse=True)
     assert (roc.fpr[0], roc.tpr[0], roc.fpr[-1], roc.tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
     assert roc.thresholds[0] == 1.0
+
+
+def regression_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A numeric target from two numbers and a string category, with missing categories."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(size=rows),
+            "colour": rng.choice(["red", "green", "blue", None], size=rows),
+            "x2": rng.normal(size=rows),
+        }
+    )
+    frame["price"] = 3 * frame["x1"] + 5 * (frame["colour"] == "red") + rng.normal(size=rows) / 10
+    return frame
+
+
+def write_shards(frame: pd.DataFrame, directory: Path, prefix: str, fmt: str, shards: int = 2):
+    """`frame` as `<prefix>-0000i-of-0000n.<fmt>` files, as vtp's splits are written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, len(frame), shards + 1).astype(int)
+    for i in range(shards):
+        part = frame.iloc[bounds[i] : bounds[i + 1]]
+        path = directory / f"{prefix}-{i:05d}-of-{shards:05d}.{fmt}"
+        if fmt == "csv":
+            part.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            part.to_json(path, orient="records", lines=True)
+        else:
+            part.to_parquet(path, index=False)
+
+
+def test_regression_with_a_string_feature_from_csv_shards(tmp_path):
+    frame = regression_frame()
+    write_shards(frame.iloc[:500], tmp_path / "train", "training", "csv")
+    write_shards(frame.iloc[500:], tmp_path / "test", "test", "csv")
+    train(
+        tmp_path,
+        tmp_path / "train" / "training-*",
+        tmp_path / "model",
+        "--target-column=price",
+        "--max_iter=60",
+    )
+    meta = json.loads((tmp_path / "model" / "model_metadata.json").read_text())
+    assert meta["task"] == "regression" and meta["categorical_features"] == ["colour"]
+    assert "classes" not in meta
+    outputs, metrics, classification = run_component(
+        str(tmp_path / "model"),
+        str(tmp_path / "test"),
+        tmp_path,
+        target_column="price",
+        primary_metric="rmse",
+    )
+    assert {"rmse", "mae", "r2", "residual_mean", "residual_p50", "test_rows"} <= set(
+        metrics.metadata
+    )
+    assert metrics.metadata["r2"] > 0.9 and outputs.primary_metric_value < 1.0
+    regression = run_component.regression.metadata
+    assert regression == {
+        "rootMeanSquaredError": metrics.metadata["rmse"],
+        "meanAbsoluteError": metrics.metadata["mae"],
+        "rSquared": metrics.metadata["r2"],
+    }
+    assert classification.metadata == {}
+    with pytest.raises(DataError, match="task is 'multiclass' but the model .* a regressor"):
+        evaluate(str(tmp_path / "model"), str(tmp_path / "test"), "price", task="multiclass")
+
+
+def test_multiclass_strings_from_jsonl_shards(tmp_path):
+    frame = regression_frame(seed=1)
+    frame["band"] = pd.cut(frame["price"], [-99, -1, 1, 4, 99], labels=["lo", "mid", "hi", "top"])
+    frame = frame.drop(columns=["price"]).astype({"band": str})
+    write_shards(frame.iloc[:500], tmp_path / "train", "training", "jsonl")
+    write_shards(frame.iloc[500:], tmp_path / "test", "test", "jsonl")
+    train(
+        tmp_path,
+        tmp_path / "train" / "training-*",
+        tmp_path / "model",
+        "--target-column=band",
+        "--max_iter=40",
+        AIP_DATA_FORMAT="jsonl",
+    )
+    result = evaluate(str(tmp_path / "model"), str(tmp_path / "test"), "band", ())
+    assert result.task == "multiclass" and result.classes == ["hi", "lo", "mid", "top"]
+    assert set(result.scalars) == {"accuracy", "f1_macro", "log_loss", "auc_ovr"}
+    assert sum(map(sum, result.confusion_matrix)) == 100
+
+
+def xgboost_model(tmp_path: Path, frame: pd.DataFrame, target: str, params: dict) -> Path:
+    """`model.bst` written as XGBoost's docs write it (Booster.save_model)."""
+    import xgboost as xgb
+
+    features = frame.drop(columns=[target])
+    booster = xgb.train(params, xgb.DMatrix(features, label=frame[target]), num_boost_round=20)
+    model_dir = tmp_path / "xgb"
+    model_dir.mkdir(parents=True)
+    booster.save_model(model_dir / "model.bst")
+    return model_dir
+
+
+def test_xgboost_model_bst(tmp_path):
+    frame = pd.read_csv(CSV).drop(columns=["id"])
+    model_dir = xgboost_model(
+        tmp_path, frame.iloc[:450], "target", {"objective": "binary:logistic"}
+    )
+    result = evaluate(str(model_dir), str(CSV), "target", ("id",))
+    assert result.task == "binary" and result.scalars["auc"] > 0.95
+    frame.iloc[450:].to_csv(tmp_path / "test.csv", index=False)
+    result = evaluate(str(model_dir), str(tmp_path / "test.csv"), "target", ())
+    assert result.rows == len(frame) - 450
+
+    reg = regression_frame().drop(columns=["colour"])
+    model_dir = xgboost_model(tmp_path / "r", reg, "price", {"objective": "reg:squarederror"})
+    result = evaluate(str(model_dir), str(_csv(tmp_path, reg)), "price", ())
+    assert result.task == "regression" and result.scalars["r2"] > 0.8
+
+
+def _csv(tmp_path: Path, frame: pd.DataFrame) -> Path:
+    path = tmp_path / "frame.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_lightgbm_sklearn_api_model_joblib(tmp_path):
+    import joblib
+    import lightgbm as lgb
+
+    frame = pd.read_csv(CSV).drop(columns=["id"])
+    model = lgb.LGBMClassifier(n_estimators=30, verbose=-1).fit(
+        frame.drop(columns=["target"]).to_numpy(), frame["target"]
+    )
+    (tmp_path / "lgb").mkdir()
+    joblib.dump(model, tmp_path / "lgb" / "model.joblib")
+    result = evaluate(str(tmp_path / "lgb"), str(CSV), "target", ("id",))
+    assert result.task == "binary" and result.scalars["auc"] > 0.95
+
+
+def test_trainer_and_evaluator_share_one_metric_vocabulary():
+    from trainer import model as trainer_model
+    from vtp.components.evaluation import tasks
+
+    assert trainer_model.METRICS == tasks.METRICS
+    assert trainer_model.TASKS == tasks.TASKS
+    assert {t: tasks.default_metric(t) for t in tasks.TASKS} == trainer_model.DEFAULT_METRICS

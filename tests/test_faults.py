@@ -246,7 +246,9 @@ def test_four_concurrent_training_runs_in_one_home_stay_apart(tmp_path):
     registry = LocalModelRegistry(home / "registry.db")
     for run in runs:
         name = run["params"]["model_display_name"]
-        upload = run["tasks"]["model-upload"]["outputs"]["model"]["metadata"]["resourceName"]
+        # a new model (`model-upload-2`) or a new version of it (`model-upload`)
+        task = "model-upload" if "model-upload" in run["tasks"] else "model-upload-2"
+        upload = run["tasks"][task]["outputs"]["model"]["metadata"]["resourceName"]
         version = registry.get(upload)
         assert version.display_name == name
         artifact = run["tasks"]["unmanaged-container-model"]["outputs"]["model"]["uri"]

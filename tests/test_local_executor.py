@@ -16,6 +16,7 @@ import pytest
 from support.waiting import wait_until
 
 from vtp.errors import JobError, SpecError
+from vtp.local._commands import ImageCommand, find_image_command
 from vtp.local._pools import parse_pools, parse_timeout
 from vtp.local.executor import (
     JobState,
@@ -37,7 +38,8 @@ import json, os, sys
 task = json.loads(os.environ["CLUSTER_SPEC"])["task"]
 path = os.path.join(os.environ["DUMP_DIR"], f"{task['type']}-{task['index']}.json")
 with open(path, "w") as f:
-    json.dump({"env": dict(os.environ), "argv": sys.argv[1:], "main": __name__}, f)
+    json.dump({"env": dict(os.environ), "argv": sys.argv[1:], "main": __name__,
+               "cwd": os.getcwd()}, f)
 print("hello from", task["type"], task["index"])
 """
 
@@ -437,29 +439,39 @@ def test_replicas_die_with_a_killed_parent(tmp_path, scripts):
         proc.kill()
 
 
-def test_python_package_spec_runs_the_module(tmp_path):
-    src = tmp_path / "src" / "mytrainer"
-    src.mkdir(parents=True)
-    (src / "__init__.py").write_text("")
-    (src / "task.py").write_text(textwrap.dedent(DUMP))
+def test_python_package_spec_runs_the_module_in_its_own_environment(tmp_path, monkeypatch):
+    """The package is installed (as Vertex installs it) into a cached environment keyed by its
+    content, and `python -m MODULE` runs there; a module the package lacks fails up front."""
+    from vtp.packaging import build_trainer, stage_local
+
+    project = tmp_path / "src"
+    (project / "mytrainer").mkdir(parents=True)
+    (project / "mytrainer" / "__init__.py").write_text("")
+    (project / "mytrainer" / "task.py").write_text(textwrap.dedent(DUMP))
+    (project / "setup.py").write_text(
+        "from setuptools import setup, find_packages\n"
+        "setup(name='mytrainer', version='0.1', packages=find_packages())\n"
+    )
+    built = build_trainer(project, tmp_path / "dist")
+    staged = stage_local(built, "gs://bucket/trainers", tmp_path / "gcs")
     (tmp_path / "dumps").mkdir()
+    monkeypatch.chdir(project)  # the sources are here, but the replica must use the package
     spec = {
         "machine_spec": {"machine_type": "n1-standard-4"},
         "replica_count": 1,
         "python_package_spec": {
             "executor_image_uri": "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest",
-            "package_uris": ["gs://bucket/trainer-0.1.tar.gz"],
-            "python_module": "mytrainer.task",
+            "package_uris": [staged.uri],
+            "python_module": built.python_module,
             "args": ["--epochs=2"],
-            "env": [
-                {"name": "PYTHONPATH", "value": str(tmp_path / "src")},
-                {"name": "DUMP_DIR", "value": str(tmp_path / "dumps")},
-            ],
+            "env": [{"name": "DUMP_DIR", "value": str(tmp_path / "dumps")}],
         },
     }
-    result = run(tmp_path, [spec], extra_args=["--lr=0.5"])
+    lines: list[str] = []
+    result = run(tmp_path, [spec], lines, extra_args=["--lr=0.5"], envs_root=tmp_path / "envs")
+    (env_dir,) = [p for p in (tmp_path / "envs").iterdir() if p.is_dir()]
     assert result.replicas[0].command == [
-        sys.executable,
+        str(env_dir / "bin" / "python"),
         "-m",
         "mytrainer.task",
         "--epochs=2",
@@ -467,12 +479,20 @@ def test_python_package_spec_runs_the_module(tmp_path):
     ]
     out = dumped(tmp_path, "workerpool0-0")
     assert out["main"] == "__main__" and out["argv"] == ["--epochs=2", "--lr=0.5"]
+    assert any("building the environment" in line for line in lines)
+
+    lines.clear()
+    run(tmp_path, [spec], lines, envs_root=tmp_path / "envs")  # cached: not built again
+    assert not any("building the environment" in line for line in lines)
 
     spec["python_package_spec"]["python_module"] = "not_installed_anywhere.task"
     with pytest.raises(JobError, match=r"not_installed_anywhere\.task") as caught:
-        run(tmp_path, [spec])
-    assert "gs://bucket/trainer-0.1.tar.gz" in str(caught.value)
-    assert "installed in the local environment" in str(caught.value)
+        run(tmp_path, [spec], envs_root=tmp_path / "envs")
+    assert "mytrainer-0.1.tar.gz" in str(caught.value)
+
+    spec["python_package_spec"]["package_uris"] = ["gs://bucket/missing-0.1.tar.gz"]
+    with pytest.raises(JobError, match="does not exist locally"):
+        run(tmp_path, [spec], envs_root=tmp_path / "envs")
 
 
 def test_image_without_command_uses_the_mapping(tmp_path, scripts):
@@ -490,17 +510,123 @@ def test_image_without_command_uses_the_mapping(tmp_path, scripts):
     assert "VTP_IMAGE_COMMANDS" in message
 
 
-def test_image_commands_from_env():
-    env = {"VTP_IMAGE_COMMANDS": '{"img:1": ["python", "-m", "t"], "img2": "python -m u"}'}
-    assert image_commands_from_env(env) == {
-        "img:1": ["python", "-m", "t"],
-        "img2": ["python", "-m", "u"],
+def test_image_commands_from_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "VTP_IMAGE_COMMANDS": json.dumps(
+            {
+                "img:1": ["python", "-m", "t"],
+                "img2": "python -m u",
+                "img3": {
+                    "command": "python task.py",
+                    "env": {"MODE": "fast", "N": 3},
+                    "workdir": "code",
+                    "pythonpath": ["lib", "/abs/lib"],
+                },
+            }
+        )
     }
+    found = image_commands_from_env(env)
+    assert found["img:1"].command == ("python", "-m", "t")
+    assert found["img2"].command == ("python", "-m", "u")
+    assert found["img3"] == ImageCommand(
+        command=("python", "task.py"),
+        env={"MODE": "fast", "N": "3"},
+        workdir=str(tmp_path / "code"),
+        pythonpath=(str(tmp_path / "lib"), "/abs/lib"),
+        source="env VTP_IMAGE_COMMANDS",
+    )
     assert image_commands_from_env({}) == {}
-    with pytest.raises(SpecError, match="VTP_IMAGE_COMMANDS"):
-        image_commands_from_env({"VTP_IMAGE_COMMANDS": "[1]"})
-    with pytest.raises(SpecError, match="VTP_IMAGE_COMMANDS"):
-        image_commands_from_env({"VTP_IMAGE_COMMANDS": '{"img": []}'})
+    for bad, field in (
+        ("[1]", "VTP_IMAGE_COMMANDS"),
+        ('{"img": []}', r"VTP_IMAGE_COMMANDS\['img'\] must map an image URI"),
+        ('{"img": {"env": {}}}', r"VTP_IMAGE_COMMANDS\['img'\].command must map"),
+        ('{"img": {"command": "x", "entrypoint": "y"}}', "may hold only"),
+        ('{"img": {"command": "x", "env": ["A=1"]}}', r"\.env must map"),
+        ("{not json", "JSON object"),
+    ):
+        with pytest.raises(SpecError, match=field):
+            image_commands_from_env({"VTP_IMAGE_COMMANDS": bad})
+
+
+def test_the_configuration_table_takes_the_same_values(tmp_path, monkeypatch):
+    """`image_commands` in a vtp.toml: a table value, its directories from the file's."""
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "vtp.toml").write_text(
+        '[image_commands]\n"team/trainer" = {command = "python -m t", workdir = "code", '
+        'pythonpath = ["lib"], env = {MODE = "fast"}}\n'
+    )
+    monkeypatch.chdir(project / "sub")  # found walking up; directories are the file's
+    monkeypatch.delenv("VTP_IMAGE_COMMANDS", raising=False)
+    monkeypatch.delenv("VTP_CONFIG", raising=False)
+    found = image_commands_from_env()["team/trainer"]
+    assert found.command == ("python", "-m", "t") and found.env == {"MODE": "fast"}
+    assert (found.workdir, found.pythonpath) == (str(project / "code"), (str(project / "lib"),))
+    assert found.source == f"{project / 'vtp.toml'}"
+
+
+def test_reference_images_have_built_in_commands():
+    from vtp.shipped import trainers_root
+
+    for image, module in (
+        ("vtp-trainer:0.1.0", "trainer.task"),
+        ("us-central1-docker.pkg.dev/p/images/vtp-trainer-gpu:abc", "trainer.task"),
+        ("vtp-trainer-distributed@sha256:" + "0" * 64, "trainer.distributed.task"),
+    ):
+        found = find_image_command(image, {})
+        assert found.command == ("python", "-m", module) and found.source == "built-in"
+        assert found.pythonpath == (str(trainers_root()),)
+    assert find_image_command("my-trainer:1", {}) is None
+    mine = ImageCommand(("python", "-m", "mine"))
+    assert find_image_command("vtp-trainer:0.1.0", {"vtp-trainer": mine}) is mine
+
+
+def test_mapping_gives_env_workdir_and_pythonpath_not_ours(tmp_path, scripts, monkeypatch):
+    """The image's ENV, WORKDIR and code path come from its mapping; our PYTHONPATH does not
+    leak into the replica."""
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/of/ours")
+    code = tmp_path / "code"
+    code.mkdir()
+    spec = pool(scripts["dump"], env={"DUMP_DIR": str(tmp_path / "dumps"), "MODE": "pool"})
+    spec["container_spec"]["command"] = []
+    mapping = {
+        "us-docker.pkg.dev/p/r/trainer": {
+            "command": ["python", str(scripts["dump"])],
+            "env": {"MODE": "image", "ONLY_IMAGE": "gs://b/x"},
+            "workdir": str(code),
+            "pythonpath": [str(code)],
+        }
+    }
+    run(tmp_path, [spec], image_commands=mapping)
+    env = dumped(tmp_path, "workerpool0-0")["env"]
+    assert env["MODE"] == "pool"  # the pool's env wins over the image's, as on Vertex
+    assert env["ONLY_IMAGE"] == str((tmp_path / "gcs").resolve() / "b" / "x")
+    assert env["PYTHONPATH"] == str(code)
+    assert Path(dumped(tmp_path, "workerpool0-0")["cwd"]) == code
+
+
+def test_replicas_run_in_a_fresh_directory_that_nothing_shadows(tmp_path, scripts, monkeypatch):
+    """A module of the caller's working directory cannot stand in for the trainer's."""
+    caller = tmp_path / "caller"
+    (caller / "shadow").mkdir(parents=True)
+    (caller / "shadow" / "__init__.py").write_text("raise SystemExit('shadowed')\n")
+    monkeypatch.chdir(caller)
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        textwrap.dedent(
+            """
+            import importlib.util, json, os, sys
+            with open(os.environ["OUT"], "w") as f:
+                json.dump({"cwd": os.getcwd(),
+                           "shadow": importlib.util.find_spec("shadow") is not None}, f)
+            """
+        )
+    )
+    spec = pool(probe, env={"OUT": str(tmp_path / "out.json")})
+    run(tmp_path, [spec])
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out == {"cwd": str(tmp_path / "work" / "replicas" / "workerpool0-0"), "shadow": False}
 
 
 def test_reduction_server_pool_is_skipped(tmp_path, scripts):
@@ -601,3 +727,15 @@ def test_runs_from_a_worker_thread(tmp_path, scripts):
     worker.join(timeout=30)
     assert results and results[0].state is JobState.SUCCEEDED
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_gcs_path_written_in_the_code_fails_with_the_rule(tmp_path):
+    """Paths a replica is given are mapped onto the local root; a `/gcs/` literal in the
+    trainer's code is not, and the failure says why."""
+    script = tmp_path / "literal.py"
+    script.write_text("open('/gcs/my-bucket/model/model.joblib', 'wb')\n")
+    with pytest.raises(LocalJobFailed) as caught:
+        run(tmp_path, [pool(script)])
+    message = str(caught.value)
+    assert "hint: the log names a /gcs/ path" in message
+    assert "a /gcs/ path written in the trainer's code is not" in message

@@ -152,7 +152,7 @@ def test_tuning_study_is_validated_before_a_run():
 def test_hyperparameters_must_be_a_mapping_of_simple_values():
     from vtp.components.training.payload import hyperparameter_args
 
-    assert hyperparameter_args({"max_iter": 64.0, "lr": 0.1}) == ["--lr=0.1", "--max-iter=64"]
+    assert hyperparameter_args({"max_iter": 64.0, "lr": 0.1}) == ["--lr=0.1", "--max_iter=64"]
     with pytest.raises(SpecError, match=r"hyperparameters must be a mapping .*, got \[1, 2\]"):
         hyperparameter_args([1, 2])
     with pytest.raises(SpecError, match=r"hyperparameters\['depth'\] must be a number or a string"):

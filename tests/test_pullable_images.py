@@ -55,7 +55,7 @@ def test_template_images_are_refused_naming_where_and_the_fix(shippable):
     assert len(found) == 2
     component, trainer = found
     assert component.startswith(
-        f"image '{defaults.COMPONENT_IMAGE}' (executor 'exec-evaluate-model' and 4 more) has no "
+        f"image '{defaults.COMPONENT_IMAGE}' (executor 'exec-champion-lookup' and 5 more) has no "
         "registry host, so Vertex cannot pull it: build and push vtp's images (`vtp image push "
         "components --registry us-central1-docker.pkg.dev/PROJECT/REPO`), set `registry`"
     )

@@ -178,22 +178,30 @@ def test_the_model_artifact_step_refuses_before_the_upload(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("name", ["training", "distributed"])
 def test_the_upload_takes_the_checked_artifact(name):
-    """The compiled pipelines (run as they are locally): `upload-model` consumes
-    `model-artifact`'s output."""
+    """The compiled pipelines (run as they are locally): every upload (a new model, or a new
+    version of the model found by display name) consumes `model-artifact`'s output."""
     from kfp import compiler
 
     from vtp import catalog
 
     for pipeline in [catalog.pipeline_module(name).build()]:
         spec = yaml.safe_load(compiler_output(compiler, pipeline))
-        condition = next(c for n, c in spec["components"].items() if n.startswith("comp-condition"))
-        upload = next(
-            t for t in condition["dag"]["tasks"].values() if "upload" in t["taskInfo"]["name"]
-        )
-        source = upload["inputs"]["artifacts"]["unmanaged_container_model"]
-        assert source["componentInputArtifact"].startswith(
-            "pipelinechannel--unmanaged-container-model"
-        )
+        uploads = [
+            task
+            for name, component in spec["components"].items()
+            if name.startswith("comp-condition")
+            for task in component["dag"]["tasks"].values()
+            if "upload" in task["taskInfo"]["name"]
+        ]
+        assert sorted(t["taskInfo"]["name"] for t in uploads) == [
+            "upload-model",
+            "upload-new-version",
+        ]
+        for upload in uploads:
+            source = upload["inputs"]["artifacts"]["unmanaged_container_model"]
+            assert source["componentInputArtifact"].startswith(
+                "pipelinechannel--unmanaged-container-model"
+            )
 
 
 def compiler_output(compiler, pipeline) -> str:

@@ -112,26 +112,42 @@ def test_metadata(trained, splits):
     assert meta["validation"] == {"source": str(splits["validation"]), "rows": 114}
     assert meta["training_rows"] == 455
     assert meta["metric"] == "auc" and meta["metric_goal"] == "MAXIMIZE"
-    assert set(meta["validation_metrics"]) == {"auc", "accuracy", "log_loss", "f1"}
+    assert meta["task"] == "binary" and meta["categorical_features"] == []
+    assert set(meta["validation_metrics"]) == {
+        "auc",
+        "accuracy",
+        "log_loss",
+        "f1",
+        "precision",
+        "recall",
+    }
     assert meta["validation_metrics"]["auc"] > 0.95
     assert meta["trial_id"] == "7"
     assert re.fullmatch(r"\d+\.\d+.*", meta["sklearn_version"])
 
 
 def test_hypertune_metric_file(trained):
+    """The curve of `--metric` (auc by default) every 10 iterations, then every metric of the
+    task at the last step, each under its own tag (so any of them can be a study's metric)."""
     lines = metric_lines(trained["tmp"])
     for line in lines:
-        assert set(line) == {"auc", "checkpoint_path", "global_step", "timestamp", "trial"}
+        (tag,) = set(line) - {"checkpoint_path", "global_step", "timestamp", "trial"}
         assert line["trial"] == "7"
-        assert isinstance(line["auc"], str) and isinstance(line["global_step"], str)
-        float(line["auc"])
-    steps = [int(line["global_step"]) for line in lines]
-    assert steps == [10, 20, 30, 40, 50, 60, 64]
-    assert float(lines[-1]["auc"]) == pytest.approx(
-        trained["metadata"]["validation_metrics"]["auc"]
-    )
+        assert isinstance(line[tag], str) and isinstance(line["global_step"], str)
+        float(line[tag])
+    curve = [int(line["global_step"]) for line in lines if "auc" in line]
+    assert curve == [10, 20, 30, 40, 50, 60, 64]
+    final = {
+        tag: float(value)
+        for line in lines
+        if line["global_step"] == "64"
+        for tag, value in line.items()
+        if tag not in ("checkpoint_path", "global_step", "timestamp", "trial")
+    }
+    assert final == pytest.approx(trained["metadata"]["validation_metrics"])
     out = trained["proc"].stdout
-    assert "reported auc=" in out and "training data: 455 rows, 30 features" in out
+    assert "reported accuracy, auc, f1, log_loss, precision, recall at step 64" in out
+    assert "training data: 455 rows, 30 features (0 categorical)" in out
 
 
 def test_logs_dir_gets_the_metric_curve(trained):
@@ -159,8 +175,9 @@ def test_csv_input_holdout_and_gcs_model_dir(tmp_path):
     assert meta["training_rows"] == 455
     assert meta["hyperparameters"]["max_iter"] == 32
     assert meta["metric_goal"] == "MINIMIZE"
-    (line,) = metric_lines(tmp_path)
-    assert line["global_step"] == "32"
+    lines = metric_lines(tmp_path)
+    assert {line["global_step"] for line in lines} == {"32"}
+    (line,) = [line for line in lines if "log_loss" in line]
     assert float(line["log_loss"]) == pytest.approx(meta["validation_metrics"]["log_loss"])
     assert joblib.load(model_dir / "model.joblib").predict([[0.0] * 30]).shape == (1,)
 
@@ -213,12 +230,20 @@ def test_gcs_uris_map_to_the_fuse_mount(monkeypatch):
     ("args", "code", "message"),
     [
         (["--target-column=label"], 1, "--target-column 'label' is not a column"),
-        (["--metric=rmse"], 2, "invalid choice: 'rmse'"),
+        (["--metric=rmse"], 1, "--metric 'rmse' is not a binary metric: choose one of auc"),
+        (["--metric=mape"], 2, "invalid choice: 'mape'"),
         (["--max-iter=64.5"], 2, "must be an integer (64 or 64.0), got '64.5'"),
         (["--training-data={empty}"], 1, "no data files found"),
         (["--training-data="], 1, "no --training-data: pass --training-data=URI"),
     ],
-    ids=["missing-target", "unknown-metric", "non-integer", "no-data", "no-training-data"],
+    ids=[
+        "missing-target",
+        "metric-of-another-task",
+        "unknown-metric",
+        "non-integer",
+        "no-data",
+        "no-training-data",
+    ],
 )
 def test_bad_input_exits_non_zero(tmp_path, args, code, message):
     (tmp_path / "empty").mkdir()

@@ -100,7 +100,7 @@ def test_sdk_submit_creates_a_pending_job_that_runs_to_success(sdk):
     assert job.state == State.PIPELINE_STATE_RUNNING  # each GET moves the job on
     running = job.gca_resource
     tasks = _tasks(running)
-    assert list(tasks) == [
+    assert list(tasks)[:9] == [
         "training",  # the root task: the pipeline
         "load-dataset",
         "training-job-spec",
@@ -109,11 +109,19 @@ def test_sdk_submit_creates_a_pending_job_that_runs_to_success(sdk):
         "evaluate-model",
         "metric-gate",
         "condition-1",
+        "champion-lookup",
+    ]
+    assert sorted(list(tasks)[9:]) == [
+        "condition-3",
+        "condition-4",
+        "condition-branches-2",
         "model-upload",
+        "model-upload-2",
     ]
     assert tasks["load-dataset"].state == Task.RUNNING
     assert tasks["metric-gate"].state == Task.PENDING
-    assert tasks["model-upload"].parent_task_id == tasks["condition-1"].task_id
+    assert tasks["champion-lookup"].parent_task_id == tasks["condition-1"].task_id
+    assert tasks["model-upload"].parent_task_id == tasks["condition-3"].task_id
     assert tasks["load-dataset"].parent_task_id == tasks["training"].task_id
     assert running.job_detail.pipeline_run_context.schema_title == "system.PipelineRun"
     assert running.start_time
@@ -166,7 +174,12 @@ def test_a_planned_failure_fails_its_task_and_what_depends_on_it(vertex):
         "evaluate-model": "NOT_TRIGGERED",
         "metric-gate": "NOT_TRIGGERED",
         "condition-1": "NOT_TRIGGERED",
+        "champion-lookup": "NOT_TRIGGERED",
+        "condition-branches-2": "NOT_TRIGGERED",
+        "condition-3": "NOT_TRIGGERED",
         "model-upload": "NOT_TRIGGERED",
+        "condition-4": "NOT_TRIGGERED",
+        "model-upload-2": "NOT_TRIGGERED",
     }
     assert _tasks(job)["custom-training-job"].error.message == "workerpool0-0 exited 1"
 

@@ -34,11 +34,26 @@ def image(key: str, registry: str = "") -> str:
 #: `Dockerfile` at the repository root). Locally, components run in the current Python.
 COMPONENT_IMAGE = image("components")
 
-#: Reference trainer image (built from `trainers/Dockerfile`).
+#: Reference trainer image (built from `trainers/Dockerfile`; ENTRYPOINT
+#: `python -m trainer.task`). It is only the default of the pipelines' `trainer_image`.
 TRAINER_IMAGE = image("trainer")
 
-#: Distributed example trainer image (built from `trainers/Dockerfile.distributed`).
+#: The reference trainer's own flags: the default `trainer_args` of the pipelines (nothing is
+#: appended to a trainer's arguments but the hyperparameters, as on Vertex).
+REFERENCE_TRAINER_ARGS = ("--target-column=target", "--exclude-columns=id")
+
+#: The prebuilt training container `vtp run --trainer DIR` and `vtp trainer package` name for
+#: a Python package unless told otherwise (scikit-learn; see
+#: `vtp.components.specs.prebuilt_training`).
+PACKAGE_EXECUTOR_IMAGE = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+
+#: Distributed example trainer image (built from `trainers/Dockerfile.distributed`; ENTRYPOINT
+#: `python -m trainer.distributed.task`).
 DISTRIBUTED_TRAINER_IMAGE = image("trainer-distributed")
+
+#: Vertex's prebuilt XGBoost prediction container (serves `model.bst`): the distributed
+#: example trainer's model.
+XGBOOST_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/xgboost-cpu.2-1:latest"
 
 #: Vertex's prebuilt scikit-learn prediction container (serves `model.joblib`).
 SKLEARN_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"

@@ -1,4 +1,5 @@
-"""Model evaluation: metrics of a trained model on a test split, as a KFP component.
+"""Model evaluation: the metrics of the task (binary, multiclass, regression) of a trained
+model on a test split, as a KFP component.
 
 Names are imported on first use (PEP 562): building and compiling a pipeline loads only the
 component, not the metrics (numpy, pandas, scikit-learn), and importing

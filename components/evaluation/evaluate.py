@@ -1,8 +1,11 @@
-"""`evaluate_model`: a KFP component that measures a trained classifier on a test split."""
+"""`evaluate_model`: a KFP component that measures a trained model on a test split."""
 
 from typing import NamedTuple
 
-from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
+from google_cloud_pipeline_components.types.artifact_types import (
+    RegressionMetrics,
+    UnmanagedContainerModel,
+)
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Output
 
 from vtp.components._component import vtp_component
@@ -14,18 +17,27 @@ def evaluate_model(
     test: Input[Dataset],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
+    regression_metrics: Output[RegressionMetrics],
+    task: str = "auto",
     target_column: str = "target",
     exclude_columns: str = "id",
     primary_metric: str = "auc",
 ) -> NamedTuple("Outputs", [("primary_metric_value", float)]):
-    """Evaluates the model directory's `model.joblib` on the test split.
+    """Evaluates the model directory's model on the test split with the metrics of its task.
+
+    The model is loaded as Vertex's prebuilt prediction containers load it: `model.joblib` /
+    `model.pkl` (scikit-learn API) or `model.bst` (XGBoost).
 
     Args:
-        model: Model directory (`model.joblib`, optional `model_metadata.json` for feature order).
-        test: Labelled test split: a Parquet or CSV file, or a directory of them.
-        metrics: Receives every scalar (binary: auc, accuracy, precision, recall, f1, log_loss;
-            multiclass: accuracy, f1_macro, log_loss).
-        classification_metrics: Receives the confusion matrix and, for binary models, the ROC.
+        model: Model directory (`model_metadata.json`, if any, gives the feature order).
+        test: Labelled test split: CSV, JSON Lines or Parquet files, or a directory of them.
+        metrics: Every scalar of the task (binary: auc, accuracy, precision, recall, f1,
+            log_loss; multiclass: accuracy, f1_macro, log_loss, auc_ovr; regression: rmse,
+            mae, r2 and the residual summary), plus test_rows.
+        classification_metrics: Classifiers: the confusion matrix and, for binary, the ROC.
+        regression_metrics: Regressors: rootMeanSquaredError, meanAbsoluteError, rSquared.
+        task: `auto` (from the model), `binary`, `multiclass` or `regression`; a model that
+            does not fit the task is an error.
         target_column: Label column of the test split.
         exclude_columns: Comma-separated non-feature columns (used without model metadata).
         primary_metric: Scalar returned as `primary_metric_value`, e.g. for a threshold gate.
@@ -35,22 +47,19 @@ def evaluate_model(
     """
     import collections
 
-    from vtp.components.evaluation import metrics as core
+    from vtp.components.evaluation.artifacts import log_evaluation
+    from vtp.components.evaluation.metrics import evaluate
     from vtp.gcs import to_local_path
 
-    result = core.evaluate(
+    result = evaluate(
         model_dir=to_local_path(model.uri),
         test_path=to_local_path(test.uri),
         target_column=target_column,
         exclude_columns=exclude_columns,
+        task=task,
     )
     value = result.metric(primary_metric)
-    for name, scalar in sorted(result.scalars.items()):
-        metrics.log_metric(name, scalar)
-    metrics.log_metric("test_rows", result.rows)
-    classification_metrics.log_confusion_matrix(result.classes, result.confusion_matrix)
-    if result.roc is not None:
-        classification_metrics.log_roc_curve(result.roc.fpr, result.roc.tpr, result.roc.thresholds)
+    log_evaluation(result, metrics, classification_metrics, regression_metrics)
     print(f"evaluated on {result.rows} rows ({result.task}): {result.scalars}")
     print(f"{primary_metric} = {value}")
     outputs = collections.namedtuple("Outputs", ["primary_metric_value"])

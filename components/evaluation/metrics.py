@@ -1,13 +1,16 @@
-"""Evaluation core, plain Python: a saved classifier against a labelled test split.
+"""Evaluation core, plain Python: a saved model against a labelled test split.
 
-Binary: auc, accuracy, precision, recall, f1, log_loss, the confusion matrix and ROC points.
-Multiclass: accuracy, f1_macro, log_loss and the confusion matrix.
+The metrics are those of the task (`components.evaluation.tasks.METRICS`):
+
+- binary: auc, accuracy, precision, recall, f1, log_loss, the confusion matrix and ROC points;
+- multiclass: accuracy, f1_macro, log_loss, auc_ovr (one-vs-rest, when every class is in the
+  split) and the confusion matrix;
+- regression: rmse, mae, r2, and a summary of the residuals (label - prediction).
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,14 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vtp.components.evaluation.models import CLASSIFIER, LoadedModel, load_model
+from vtp.components.evaluation.tasks import AUTO, BINARY, MULTICLASS, REGRESSION, check_task
 from vtp.errors import DataError, SpecError
 
 if TYPE_CHECKING:  # pandas and scikit-learn load lazily: compiling a pipeline needs neither
     import pandas as pd
 
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "model_metadata.json"
 MAX_ROC_POINTS = 200
+RESIDUAL_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _PARQUET_MAGIC = b"PAR1"
 
 
@@ -39,19 +43,23 @@ class Roc:
 class Evaluation:
     """What `evaluate` measured on the test split."""
 
-    task: str  # "binary" or "multiclass"
-    classes: list[str]
+    task: str  # binary, multiclass or regression
     scalars: dict[str, float]
-    confusion_matrix: list[list[int]]  # rows = true class, columns = predicted, order of classes
     rows: int
+    classes: list[str] = field(default_factory=list)
+    confusion_matrix: list[list[int]] = field(default_factory=list)  # rows: true, cols: predicted
     roc: Roc | None = None
+    residuals: dict[str, float] = field(default_factory=dict)
     features: list[str] = field(default_factory=list)
 
     def metric(self, name: str) -> float:
         """The scalar `name`; SpecError listing the available ones when there is none."""
         if name not in self.scalars:
             raise SpecError(
-                "primary_metric", name, f"must be one of {', '.join(sorted(self.scalars))}"
+                "primary_metric",
+                name,
+                f"must be a metric measured for this {self.task} model: one of "
+                f"{', '.join(sorted(self.scalars))}",
             )
         return self.scalars[name]
 
@@ -63,29 +71,9 @@ def split_columns(text: str | Sequence[str]) -> list[str]:
     return list(text)
 
 
-def load_model(model_dir: str) -> tuple[object, dict]:
-    """`(estimator, metadata)` from `model_dir`; metadata is `{}` without model_metadata.json."""
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.isfile(path):
-        raise DataError(f"model directory {model_dir!r} holds no {MODEL_FILE}")
-    import joblib
-
-    estimator = joblib.load(path)
-    if not hasattr(estimator, "predict_proba"):
-        raise DataError(
-            f"model {path!r} is a {type(estimator).__name__}, which has no predict_proba: "
-            "evaluation needs a classifier"
-        )
-    meta_path = os.path.join(model_dir, METADATA_FILE)
-    metadata = {}
-    if os.path.isfile(meta_path):
-        with open(meta_path) as f:
-            metadata = json.load(f)
-    return estimator, metadata
-
-
 def read_table(path: str) -> pd.DataFrame:
-    """A Parquet or CSV file (by content, whatever its name), a directory of them, or a wildcard."""
+    """CSV, JSON Lines or Parquet (by extension, else content): a file, a directory of them
+    (`training-00000-of-00002.csv`...) or a wildcard. Empty cells stay null."""
     import pandas as pd
 
     if any(c in path for c in "*?["):
@@ -102,31 +90,37 @@ def read_table(path: str) -> pd.DataFrame:
         raise DataError(f"test data {path!r}: no such file or directory")
     frames = []
     for p in files:
-        with open(p, "rb") as f:
-            parquet = f.read(4) == _PARQUET_MAGIC
         try:
-            frames.append(pd.read_parquet(p) if parquet else pd.read_csv(p))
+            frames.append(_read_file(p))
         except pd.errors.EmptyDataError:
             continue
         except (OSError, ValueError) as e:
-            raise DataError(f"cannot read {p!r} as Parquet or CSV: {e}") from e
+            raise DataError(f"cannot read {p!r} as CSV, JSON Lines or Parquet: {e}") from e
     frames = [f for f in frames if len(f)]
     if not frames:
         raise DataError(f"test data {path!r}: no rows in {len(files)} file(s)")
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def _read_file(path: str) -> pd.DataFrame:
+    import pandas as pd
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".jsonl", ".json"):
+        return pd.read_json(path, lines=True)
+    if ext == ".csv":
+        return pd.read_csv(path)
+    with open(path, "rb") as f:
+        parquet = f.read(4) == _PARQUET_MAGIC
+    return pd.read_parquet(path) if parquet else pd.read_csv(path)
+
+
 def feature_columns(
-    frame: pd.DataFrame,
-    estimator: object,
-    metadata: dict,
-    target_column: str,
-    exclude_columns: Sequence[str],
+    frame: pd.DataFrame, model: LoadedModel, target_column: str, exclude_columns: Sequence[str]
 ) -> list[str]:
-    """Feature order: model_metadata.json, else the model's `feature_names_in_`, else the table."""
-    names = metadata.get("feature_names")
-    if names is None and hasattr(estimator, "feature_names_in_"):
-        names = [str(n) for n in estimator.feature_names_in_]
+    """Feature order: the model's (metadata or the model itself), else the table's columns
+    but the target and `exclude_columns`."""
+    names = model.feature_names
     if names is None:
         excluded = {target_column, *exclude_columns}
         names = [c for c in frame.columns if c not in excluded]
@@ -134,6 +128,19 @@ def feature_columns(
     if missing:
         raise DataError(f"test data lacks feature column(s) the model needs: {', '.join(missing)}")
     return list(names)
+
+
+def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """The rows as the prediction server receives them: floats when every feature is numeric,
+    else objects (strings kept, missing values NaN)."""
+    import pandas as pd
+
+    part = frame[list(features)]
+    if all(pd.api.types.is_numeric_dtype(part[c]) for c in part.columns):
+        return part.to_numpy(dtype="float64", na_value=np.nan)
+    values = part.astype(object).to_numpy()
+    values[pd.isna(part).to_numpy()] = np.nan
+    return values
 
 
 def roc_points(positive: np.ndarray, scores: np.ndarray, max_points: int = MAX_ROC_POINTS) -> Roc:
@@ -151,16 +158,33 @@ def roc_points(positive: np.ndarray, scores: np.ndarray, max_points: int = MAX_R
     return Roc(fpr=fpr.tolist(), tpr=tpr.tolist(), thresholds=thresholds.tolist())
 
 
+def model_task(model: LoadedModel, task: str = AUTO) -> str:
+    """The model's task; with `task` given, DataError when the model does not fit it."""
+    if model.kind == CLASSIFIER:
+        found = BINARY if len(model.classes) == 2 else MULTICLASS
+    else:
+        found = REGRESSION
+    check_task(task)
+    if task != AUTO and task != found:
+        what = (
+            f"a classifier of {len(model.classes)} classes"
+            if model.kind == CLASSIFIER
+            else "a regressor"
+        )
+        raise DataError(f"task is {task!r} but the model in {model.path} is {what} ({found})")
+    return found
+
+
 def evaluate(
     model_dir: str,
     test_path: str,
     target_column: str = "target",
     exclude_columns: str | Sequence[str] = ("id",),
+    task: str = AUTO,
 ) -> Evaluation:
     """Loads the model in `model_dir` and measures it on the table at `test_path`."""
-    from sklearn import metrics as skm
-
-    estimator, metadata = load_model(model_dir)
+    model = load_model(model_dir)
+    task = model_task(model, task)
     frame = read_table(test_path)
     if target_column not in frame.columns:
         raise DataError(
@@ -170,50 +194,111 @@ def evaluate(
     frame = frame[frame[target_column].notna()]
     if frame.empty:
         raise DataError(f"test data has no row with a value in target column {target_column!r}")
-    features = feature_columns(
-        frame, estimator, metadata, target_column, split_columns(exclude_columns)
-    )
+    features = feature_columns(frame, model, target_column, split_columns(exclude_columns))
+    x = feature_matrix(frame, features)
     y = frame[target_column].to_numpy()
-    classes = np.asarray(estimator.classes_)
-    unseen = sorted(set(np.unique(y).tolist()) - set(classes.tolist()), key=str)
+    if task == REGRESSION:
+        result = _regression(model, x, y.astype(float))
+    else:
+        result = _classification(model, task, x, y)
+    result.features = features
+    return result
+
+
+def _regression(model: LoadedModel, x: np.ndarray, y: np.ndarray) -> Evaluation:
+    from sklearn import metrics as skm
+
+    predicted = model.predict(x)
+    residuals = y - predicted
+    scalars = {
+        "rmse": float(np.sqrt(skm.mean_squared_error(y, predicted))),
+        "mae": float(skm.mean_absolute_error(y, predicted)),
+        "r2": float(skm.r2_score(y, predicted)) if len(y) > 1 else float("nan"),
+    }
+    summary = {
+        "residual_mean": float(np.mean(residuals)),
+        "residual_std": float(np.std(residuals)),
+        "residual_min": float(np.min(residuals)),
+        "residual_max": float(np.max(residuals)),
+    }
+    for q in RESIDUAL_QUANTILES:
+        summary[f"residual_p{round(q * 100):02d}"] = float(np.quantile(residuals, q))
+    return Evaluation(task=REGRESSION, scalars=scalars, rows=len(y), residuals=summary)
+
+
+def _classification(model: LoadedModel, task: str, x: np.ndarray, y: np.ndarray) -> Evaluation:
+    from sklearn import metrics as skm
+
+    classes = np.asarray(model.classes, dtype=object)
+    y = _as_class_labels(y, classes)
+    unseen = sorted(set(y.tolist()) - set(classes.tolist()), key=str)
     if unseen:
         raise DataError(
             f"test data holds target values the model was not trained on: {unseen!r}; "
             f"model classes: {classes.tolist()!r}"
         )
-    x = frame[features].to_numpy(dtype="float64")
-    proba = np.asarray(estimator.predict_proba(x))
-    predicted = classes[np.argmax(proba, axis=1)]
-    matrix = skm.confusion_matrix(y, predicted, labels=classes).tolist()
+    proba = model.predict_proba(x)
+    labels = list(range(len(classes)))
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    y_idx = np.array([index[v] for v in y.tolist()])
+    p_idx = np.argmax(proba, axis=1)
+    matrix = skm.confusion_matrix(y_idx, p_idx, labels=labels).tolist()
     scalars = {
-        "accuracy": float(skm.accuracy_score(y, predicted)),
-        "log_loss": float(skm.log_loss(y, proba, labels=classes)),
+        "accuracy": float(skm.accuracy_score(y_idx, p_idx)),
+        "log_loss": float(skm.log_loss(y_idx, proba, labels=labels)),
     }
     roc = None
-    if len(classes) == 2:
-        task = "binary"
-        positive = classes[1]
-        scalars["precision"] = float(
-            skm.precision_score(y, predicted, pos_label=positive, zero_division=0)
-        )
-        scalars["recall"] = float(
-            skm.recall_score(y, predicted, pos_label=positive, zero_division=0)
-        )
-        scalars["f1"] = float(skm.f1_score(y, predicted, pos_label=positive, zero_division=0))
-        if len(np.unique(y)) == 2:  # auc and ROC need both classes in the test split
-            scalars["auc"] = float(skm.roc_auc_score(y == positive, proba[:, 1]))
-            roc = roc_points(y == positive, proba[:, 1])
+    if task == BINARY:
+        scalars["precision"] = float(skm.precision_score(y_idx, p_idx, zero_division=0))
+        scalars["recall"] = float(skm.recall_score(y_idx, p_idx, zero_division=0))
+        scalars["f1"] = float(skm.f1_score(y_idx, p_idx, zero_division=0))
+        if len(np.unique(y_idx)) == 2:  # auc and ROC need both classes in the test split
+            scalars["auc"] = float(skm.roc_auc_score(y_idx, proba[:, 1]))
+            roc = roc_points(y_idx == 1, proba[:, 1])
     else:
-        task = "multiclass"
         scalars["f1_macro"] = float(
-            skm.f1_score(y, predicted, labels=classes, average="macro", zero_division=0)
+            skm.f1_score(y_idx, p_idx, labels=labels, average="macro", zero_division=0)
         )
+        if len(np.unique(y_idx)) == len(classes):  # one-vs-rest AUC needs every class present
+            scalars["auc_ovr"] = float(
+                skm.roc_auc_score(y_idx, proba, multi_class="ovr", labels=labels)
+            )
     return Evaluation(
         task=task,
-        classes=[str(c) for c in classes.tolist()],
         scalars=scalars,
-        confusion_matrix=[[int(v) for v in row] for row in matrix],
         rows=len(y),
+        classes=[str(c) for c in classes.tolist()],
+        confusion_matrix=[[int(v) for v in row] for row in matrix],
         roc=roc,
-        features=features,
     )
+
+
+def _as_class_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """`y` in the type of the model's classes (a CSV's `1` against a model's `'1'`, or a
+    float label `1.0` against an integer class)."""
+    known = set(classes.tolist())
+    out = []
+    for v in y.tolist():
+        if v in known:
+            out.append(v)
+            continue
+        for candidate in _alternatives(v):
+            if candidate in known:
+                out.append(candidate)
+                break
+        else:
+            out.append(v)
+    return np.asarray(out, dtype=object)
+
+
+def _alternatives(value: object) -> list[object]:
+    out: list[object] = [str(value)]
+    if isinstance(value, float) and value.is_integer():
+        out += [int(value), str(int(value))]
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return out
+        out += [number, int(number)] if number.is_integer() else [number]
+    return out

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
+from vtp.components.training.data_env import data_env
 from vtp.components.training.payload import training_job
+from vtp.components.training.trainer import Trainer
 from vtp.gcs import gcs_root, mount_to_gcs
+
+#: A split artifact as the job-spec components see it: (uri, metadata).
+Split = tuple[str, Mapping[str, object]]
 
 
 def as_gcs_uri(uri: str) -> str:
@@ -18,34 +23,39 @@ def as_gcs_uri(uri: str) -> str:
     return uri
 
 
+def split_env(splits: Mapping[str, Split]) -> dict[str, str]:
+    """`AIP_TRAINING_DATA_URI`... and `AIP_DATA_FORMAT` of the splits, as `gs://` URIs."""
+    env = data_env(splits)
+    return {k: as_gcs_uri(v) if k.endswith("_URI") else v for k, v in env.items()}
+
+
+def output_base(staging_root: str, job_id: str, output_name: str) -> str:
+    """`<staging_root>/<job_id>/<output_name>`: the job's `base_output_directory`."""
+    return f"{as_gcs_uri(staging_root).rstrip('/')}/{job_id}/{output_name}"
+
+
 def job_payload(
     *,
-    train_uri: str,
-    validation_uri: str,
-    trainer_image: str,
+    splits: Mapping[str, Split],
+    trainer: Trainer,
     machine_type: str,
     accelerator_type: str,
     accelerator_count: int,
     hyperparameters: Mapping[str, object],
-    trainer_args: Sequence[str],
     staging_root: str,
     job_id: str,
     timeout: str,
     output_name: str = "custom-job",
 ) -> tuple[list[dict], str, str]:
     """(worker_pool_specs, base_output_directory, model_dir) of one training run."""
-    base = f"{as_gcs_uri(staging_root).rstrip('/')}/{job_id}/{output_name}"
+    base = output_base(staging_root, job_id, output_name)
     job = training_job(
-        trainer_image=trainer_image,
+        trainer=trainer,
         machine_type=machine_type,
         accelerator_type=accelerator_type,
         accelerator_count=int(accelerator_count),
-        trainer_args=[str(a) for a in trainer_args],
         hyperparameters=hyperparameters,
-        env={
-            "AIP_TRAINING_DATA_URI": as_gcs_uri(train_uri),
-            "AIP_VALIDATION_DATA_URI": as_gcs_uri(validation_uri),
-        },
+        env=split_env(splits),
         base_output_directory=base,
         timeout=timeout,
     )

@@ -1,7 +1,10 @@
-"""Reading training data: Parquet or CSV files, directories of them, or wildcards.
+"""Reading training data as Vertex AI hands it over: CSV, JSON Lines or Parquet files, a
+wildcard of shards (`gs://b/dir/training-*`), a directory of them, or one file.
 
 `gs://bucket/x` is read at `/gcs/bucket/x`, the Cloud Storage FUSE mount of Vertex AI
-(or under `$VTP_GCS_ROOT` when vtp's local twin sets it).
+(or under `$VTP_GCS_ROOT` when vtp's local twin sets it). The format is `AIP_DATA_FORMAT`
+when set (`csv`, Vertex's default, `jsonl` or `parquet`), else each file's extension or
+content. Empty cells stay missing values.
 """
 
 from __future__ import annotations
@@ -10,14 +13,20 @@ import glob
 import os
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from trainer import TrainerError
+from trainer.model import BINARY, MULTICLASS, REGRESSION
 
 GCS_FUSE_ROOT = "/gcs"
 GCS_ROOT_ENV = "VTP_GCS_ROOT"
+FORMAT_ENV = "AIP_DATA_FORMAT"
+FORMATS = ("csv", "jsonl", "parquet")
 _PARQUET_MAGIC = b"PAR1"
 _WILDCARD_CHARS = "*?["
+#: An integer-valued numeric target with at most this many distinct values is a class label.
+MAX_INTEGER_CLASSES = 20
 
 
 def local_path(uri: str) -> str:
@@ -35,7 +44,8 @@ def list_files(uri: str) -> list[str]:
     """The data files behind `uri`: a file, a directory's files, or a wildcard's matches."""
     if "://" in uri and not uri.startswith("gs://"):
         raise TrainerError(
-            f"data URI {uri!r} is not supported: use a local path or gs:// (Parquet or CSV)"
+            f"data URI {uri!r} is not supported: use a local path or gs:// (BigQuery tables "
+            "are not read by this trainer)"
         )
     path = local_path(uri)
     if any(c in path for c in _WILDCARD_CHARS):
@@ -55,26 +65,42 @@ def list_files(uri: str) -> list[str]:
     return files
 
 
-def is_parquet(path: str) -> bool:
-    """True for a Parquet file (by its magic bytes, whatever its name)."""
+def file_format(path: str, declared: str | None = None) -> str:
+    """`declared` (from `AIP_DATA_FORMAT`) when given, else by extension, else by content."""
+    if declared:
+        if declared not in FORMATS:
+            raise TrainerError(
+                f"{FORMAT_ENV}={declared!r} is not read by this trainer: use {', '.join(FORMATS)}"
+            )
+        return declared
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".jsonl", ".json"):
+        return "jsonl"
+    if ext == ".parquet":
+        return "parquet"
     with open(path, "rb") as f:
-        return f.read(4) == _PARQUET_MAGIC
+        return "parquet" if f.read(4) == _PARQUET_MAGIC else "csv"
 
 
-def read_file(path: str) -> pd.DataFrame:
-    """One Parquet or CSV file as a DataFrame."""
+def read_file(path: str, declared: str | None = None) -> pd.DataFrame:
+    """One file as a DataFrame."""
+    fmt = file_format(path, declared)
     try:
-        return pd.read_parquet(path) if is_parquet(path) else pd.read_csv(path)
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        if fmt == "jsonl":
+            return pd.read_json(path, lines=True)
+        return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (OSError, ValueError) as e:
-        raise TrainerError(f"cannot read {path} as Parquet or CSV: {e}") from e
+        raise TrainerError(f"cannot read {path} as {fmt}: {e}") from e
 
 
-def read_table(uri: str) -> pd.DataFrame:
+def read_table(uri: str, declared: str | None = None) -> pd.DataFrame:
     """Every file behind `uri`, concatenated. Raises TrainerError when there is no row."""
     files = list_files(uri)
-    frames = [read_file(p) for p in files]
+    frames = [read_file(p, declared) for p in files]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise TrainerError(f"data URI {uri!r}: no rows in {len(files)} file(s)")
@@ -82,11 +108,7 @@ def read_table(uri: str) -> pd.DataFrame:
 
 
 def feature_columns(frame: pd.DataFrame, target: str, exclude: Sequence[str]) -> list[str]:
-    """Columns used as features: all but the target and `exclude`, in table order.
-
-    Raises TrainerError when the target is missing, no feature is left, or a feature is not
-    numeric.
-    """
+    """Columns used as features: all but the target and `exclude`, in table order."""
     if target not in frame.columns:
         raise TrainerError(
             f"--target-column {target!r} is not a column of the data; columns: "
@@ -98,25 +120,58 @@ def feature_columns(frame: pd.DataFrame, target: str, exclude: Sequence[str]) ->
             f"no feature column left after removing target {target!r} and "
             f"--exclude-columns {','.join(exclude)!r}"
         )
-    bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
-    if bad:
-        raise TrainerError(
-            f"feature columns must be numeric or boolean; not numeric: {', '.join(map(str, bad))} "
-            "(drop them with --exclude-columns)"
-        )
     return features
 
 
-def xy(frame: pd.DataFrame, features: Sequence[str], target: str, role: str):
-    """`(X, y)` as a float array and a label array; rows with no label are dropped."""
+def categorical_columns(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
+    """The features that are not numeric (strings, categories): encoded as categories."""
+    return [
+        c
+        for c in features
+        if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+    ]
+
+
+def detect_task(y: pd.Series) -> str:
+    """`binary`, `multiclass` or `regression` from the target's values: strings, booleans and
+    integers with at most `MAX_INTEGER_CLASSES` distinct values are classes; other numbers
+    are a regression target."""
+    values = y.dropna()
+    distinct = values.nunique()
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float)
+        integral = bool(np.all(np.isclose(numbers, np.round(numbers))))
+        if not integral or distinct > MAX_INTEGER_CLASSES:
+            return REGRESSION
+    return BINARY if distinct <= 2 else MULTICLASS
+
+
+def matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """Rows as the prediction server gets them: floats when every feature is numeric, else
+    objects (strings kept, missing values NaN)."""
+    part = frame[list(features)]
+    if all(pd.api.types.is_numeric_dtype(part[c]) for c in part.columns):
+        return part.to_numpy(dtype="float64", na_value=np.nan)
+    values = part.astype(object).to_numpy()
+    values[pd.isna(part).to_numpy()] = np.nan
+    return values
+
+
+def xy(frame: pd.DataFrame, features: Sequence[str], target: str, role: str, task: str):
+    """`(X, y)`; rows with no label are dropped."""
     missing = [c for c in [*features, target] if c not in frame.columns]
     if missing:
         raise TrainerError(f"{role} data lacks column(s) {', '.join(map(str, missing))}")
     labelled = frame[frame[target].notna()]
     if labelled.empty:
         raise TrainerError(f"{role} data has no row with a value in target column {target!r}")
-    try:
-        x = labelled[list(features)].to_numpy(dtype="float64")
-    except (TypeError, ValueError) as e:
-        raise TrainerError(f"{role} data: feature columns are not all numeric: {e}") from e
-    return x, labelled[target].to_numpy()
+    y = labelled[target]
+    if task == REGRESSION:
+        try:
+            y = y.astype("float64")
+        except (TypeError, ValueError) as e:
+            raise TrainerError(
+                f"{role} data: target {target!r} is not numeric, so it cannot be a regression "
+                f"target: {e}"
+            ) from e
+    return matrix(labelled, features), y.to_numpy()

@@ -1,9 +1,12 @@
 """Entry point of the reference trainer: `python -m trainer.task [--name=value ...]`.
 
 Follows the Vertex AI training contract: data from `AIP_TRAINING_DATA_URI` /
-`AIP_VALIDATION_DATA_URI`, the model into `AIP_MODEL_DIR` (`model.joblib` for Vertex's prebuilt
-scikit-learn prediction container, plus `model_metadata.json`), the validation metric reported
-with cloudml-hypertune for hyperparameter tuning. Flags override the environment variables.
+`AIP_VALIDATION_DATA_URI` in the format of `AIP_DATA_FORMAT` (csv, jsonl or parquet shards),
+the model into `AIP_MODEL_DIR` (`model.joblib` for Vertex's prebuilt scikit-learn prediction
+container, plus `model_metadata.json`), the validation metrics reported with
+cloudml-hypertune for hyperparameter tuning. Binary, multi-class and regression targets (the
+task is detected from the target unless `--task` says it); string features are categorical.
+Flags override the environment variables.
 """
 
 from __future__ import annotations
@@ -95,15 +98,24 @@ def parser() -> argparse.ArgumentParser:
     """The command line; every flag also accepts underscores (`--max_iter=64`)."""
     p = argparse.ArgumentParser(
         prog="python -m trainer.task",
-        description="Trains the reference classifier under the Vertex AI training contract.",
+        description="Trains the reference model under the Vertex AI training contract.",
     )
     io = add_data_flags(p, "where model.joblib goes")
     add_flag(
         io,
+        "task",
+        default="auto",
+        choices=["auto", *model.TASKS],
+        help="learning task (default: auto, detected from the target column)",
+    )
+    add_flag(
+        io,
         "metric",
-        default="auc",
-        choices=list(model.METRICS),
-        help="validation metric reported to hypertune, as its tag (default: auc)",
+        default="",
+        choices=["", *model.ALL_METRICS],
+        help="validation metric reported every --report-every iterations (default: auc, "
+        "f1_macro or rmse by task); every metric of the task is reported at the end, each "
+        "as its own hypertune tag",
     )
     add_flag(
         io,
@@ -120,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
         help="also report the metric every N boosting iterations, 0 = final only (default: 10)",
     )
 
-    hp = p.add_argument_group("hyperparameters (HistGradientBoostingClassifier)")
+    hp = p.add_argument_group("hyperparameters (HistGradientBoostingClassifier / Regressor)")
     defaults = model.HyperParameters()
     add_flag(hp, "learning-rate", type=float, default=defaults.learning_rate)
     add_flag(hp, "max-iter", type=integer, default=defaults.max_iter)
@@ -163,6 +175,7 @@ def save_model(
     metric: str,
     validation_metrics: dict,
     details: dict,
+    task: str = model.BINARY,
 ) -> dict:
     """Writes `model.joblib`, then `model_metadata.json` (atomically: readers waiting for it see
     a whole file) to `model_uri`, as Vertex's prebuilt scikit-learn container expects; returns
@@ -175,18 +188,20 @@ def save_model(
         "framework_version": sklearn.__version__,
         "sklearn_version": sklearn.__version__,
         "python_version": ".".join(map(str, sys.version_info[:3])),
-        "estimator": type(estimator).__name__,
+        "estimator": type(getattr(estimator, "steps", [[None, estimator]])[-1][1]).__name__,
         "model_file": MODEL_FILE,
+        "task": task,
         "feature_names": list(map(str, features)),
         "target_column": target_column,
         "exclude_columns": list(exclude_columns),
-        "classes": estimator.classes_.tolist(),
         "hyperparameters": hyperparameters,
         "metric": metric,
-        "metric_goal": "MAXIMIZE" if model.METRICS[metric] else "MINIMIZE",
+        "metric_goal": "MAXIMIZE" if model.METRICS[task][metric] else "MINIMIZE",
         "validation_metrics": validation_metrics,
         **details,
     }
+    if hasattr(estimator, "classes_"):
+        metadata["classes"] = estimator.classes_.tolist()
     partial = os.path.join(model_dir, f".{METADATA_FILE}.partial")
     write_json(partial, metadata)
     os.replace(partial, os.path.join(model_dir, METADATA_FILE))
@@ -207,6 +222,7 @@ def run(args: argparse.Namespace) -> dict:
         args.validation_data, "AIP_VALIDATION_DATA_URI", "--validation-data", required=False
     )
     model_uri = resolve(args.model_dir, "AIP_MODEL_DIR", "--model-dir")
+    declared = os.environ.get(data.FORMAT_ENV) or None
     target = args.target_column
     excluded = split_columns(args.exclude_columns)
     hp = model.HyperParameters(
@@ -221,42 +237,60 @@ def run(args: argparse.Namespace) -> dict:
     trial = os.environ.get("CLOUD_ML_TRIAL_ID")
     log.info("trial %s, hyperparameters %s", trial or "-", json.dumps(hp.as_dict()))
 
-    log.info("reading training data %s", train_uri)
-    train = data.read_table(train_uri)
+    log.info("reading training data %s (format %s)", train_uri, declared or "by file")
+    train = data.read_table(train_uri, declared)
     features = data.feature_columns(train, target, excluded)
-    x, y = data.xy(train, features, target, "training")
-    log.info("training data: %d rows, %d features, target %r", len(x), len(features), target)
+    task = args.task if args.task != "auto" else data.detect_task(train[target])
+    metric = args.metric or model.DEFAULT_METRICS[task]
+    model.check_metric(task, metric)
+    categorical = data.categorical_columns(train, features)
+    x, y = data.xy(train, features, target, "training", task)
+    log.info(
+        "training data: %d rows, %d features (%d categorical), target %r, task %s",
+        len(x),
+        len(features),
+        len(categorical),
+        target,
+        task,
+    )
     if val_uri:
         log.info("reading validation data %s", val_uri)
-        x_val, y_val = data.xy(data.read_table(val_uri), features, target, "validation")
+        frame = data.read_table(val_uri, declared)
+        x_val, y_val = data.xy(frame, features, target, "validation", task)
         validation = {"source": val_uri, "rows": len(x_val)}
     else:
-        x, x_val, y, y_val = holdout(x, y, args.validation_fraction)
+        x, x_val, y, y_val = holdout(x, y, args.validation_fraction, task)
         validation = {"source": "holdout", "fraction": args.validation_fraction, "rows": len(x_val)}
         log.info("no validation data: held out %d of %d rows", len(x_val), len(x_val) + len(x))
 
     started = time.monotonic()
-    estimator = model.fit(hp, x, y)
-    classes = estimator.classes_
+    positions = [features.index(c) for c in categorical]
+    estimator = model.fit(hp, task, x, y, positions)
+    booster = model.booster_of(estimator)
+    classes = getattr(estimator, "classes_", None)
     log.info(
-        "trained in %.2fs: %d iterations, classes %s",
+        "trained in %.2fs: %d iterations%s",
         time.monotonic() - started,
-        estimator.n_iter_,
-        classes.tolist(),
+        booster.n_iter_,
+        f", classes {classes.tolist()}" if classes is not None else "",
     )
-    model.check_labels(y_val, classes, "validation")
+    if classes is not None:
+        model.check_labels(y_val, classes, "validation")
 
     tuner = hypertune.HyperTune()
     curve = []
-    for step, value in model.staged_scores(estimator, x_val, y_val, args.metric, args.report_every):
+    for step, value in model.staged_scores(
+        estimator, task, x_val, y_val, metric, args.report_every
+    ):
         tuner.report_hyperparameter_tuning_metric(
-            hyperparameter_metric_tag=args.metric, metric_value=value, global_step=step
+            hyperparameter_metric_tag=metric, metric_value=value, global_step=step
         )
         curve.append([step, value])
-        log.info("iteration %d: validation %s=%.6f", step, args.metric, value)
-    proba = estimator.predict_proba(x_val)
-    final = model.score(args.metric, y_val, proba, classes)
-    scores = model.all_scores(y_val, proba, classes)
+        log.info("iteration %d: validation %s=%.6f", step, metric, value)
+    predicted = model.predictions(estimator, task, x_val)
+    scores = model.all_scores(task, y_val, predicted, classes)
+    if metric not in scores:
+        scores[metric] = model.score(metric, task, y_val, predicted, classes)  # says why not
     log.info("validation metrics: %s", json.dumps(scores, sort_keys=True))
 
     metadata = save_model(
@@ -266,36 +300,44 @@ def run(args: argparse.Namespace) -> dict:
         target_column=target,
         exclude_columns=excluded,
         hyperparameters=hp.as_dict(),
-        metric=args.metric,
+        metric=metric,
         validation_metrics=scores,
+        task=task,
         details={
-            "n_iter": int(estimator.n_iter_),
+            "categorical_features": categorical,
+            "n_iter": int(booster.n_iter_),
             "training_rows": len(x),
             "validation": validation,
             "trial_id": trial,
         },
     )
 
-    tuner.report_hyperparameter_tuning_metric(
-        hyperparameter_metric_tag=args.metric, metric_value=final, global_step=estimator.n_iter_
-    )
-    curve.append([int(estimator.n_iter_), final])
+    step = int(booster.n_iter_)
+    for name, value in sorted(scores.items(), key=lambda kv: kv[0] == metric):
+        tuner.report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag=name, metric_value=value, global_step=step
+        )
+    curve.append([step, scores[metric]])
     log.info(
-        "reported %s=%.6f at step %d to %s",
-        args.metric,
-        final,
-        estimator.n_iter_,
+        "reported %s at step %d to %s (%s=%.6f)",
+        ", ".join(sorted(scores)),
+        step,
         tuner.metric_path,
+        metric,
+        scores[metric],
     )
-    write_side_outputs(args.metric, curve, scores)
+    write_side_outputs(metric, curve, scores)
     return metadata
 
 
-def holdout(x: np.ndarray, y: np.ndarray, share: float):
-    """A deterministic, stratified (when possible) split: `x_train, x_val, y_train, y_val`."""
-    _, counts = np.unique(y, return_counts=True)
-    n_val = int(np.ceil(share * len(y)))
-    stratify = y if counts.min() >= 2 and len(counts) <= n_val else None
+def holdout(x: np.ndarray, y: np.ndarray, share: float, task: str = model.BINARY):
+    """A deterministic split, stratified for classes when possible:
+    `x_train, x_val, y_train, y_val`."""
+    stratify = None
+    if task != model.REGRESSION:
+        _, counts = np.unique(y, return_counts=True)
+        n_val = int(np.ceil(share * len(y)))
+        stratify = y if counts.min() >= 2 and len(counts) <= n_val else None
     try:
         return train_test_split(x, y, test_size=share, random_state=HOLDOUT_SEED, stratify=stratify)
     except ValueError as e:

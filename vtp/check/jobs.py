@@ -51,16 +51,22 @@ TRIAL_COUNTS = ("max_trial_count", "parallel_trial_count", "max_failed_trial_cou
 #: Inputs of vtp's `training_job_spec` component that shape the payload it builds.
 JOB_SPEC_INPUTS = (
     "trainer_image",
+    "trainer_command",
+    "trainer_args",
+    "package_uris",
+    "python_module",
+    "executor_image_uri",
     "machine_type",
     "accelerator_type",
     "accelerator_count",
     "hyperparameters",
-    "trainer_args",
     "timeout",
 )
 _JOB_SPEC_FIELDS = {
     "container_spec.image_uri": "trainer_image",
+    "container_spec.command": "trainer_command",
     "container_spec.args": "trainer_args",
+    "python_package_spec.args": "trainer_args",
     "machine_spec.machine_type": "machine_type",
     "machine_spec.accelerator_type": "accelerator_type",
     "machine_spec.accelerator_count": "accelerator_count",
@@ -259,6 +265,7 @@ def check_job_spec_component(c: TaskCheck) -> None:
     """vtp's `training_job_spec`: the payload it will build, from the inputs the YAML fixes
     (as `vtp run` checks parameters before a run)."""
     from vtp.components.training.payload import training_job
+    from vtp.components.training.trainer import trainer_from_values
 
     values = {name: c.known(name) for name in JOB_SPEC_INPUTS}
     staging = c.value("staging_root")
@@ -268,14 +275,12 @@ def check_job_spec_component(c: TaskCheck) -> None:
     if staging.known and staging.value:
         c.values["staging_root"] = staging
         base = f"{str(staging.value).rstrip('/')}/job"
-    args = values["trainer_args"]
     c.attempt(
         lambda: training_job(
-            trainer_image=values["trainer_image"],
+            trainer=trainer_from_values(values),
             machine_type=values["machine_type"],
             accelerator_type=values["accelerator_type"],
             accelerator_count=_count(values["accelerator_count"]),
-            trainer_args=[str(a) for a in args] if isinstance(args, list) else args,
             hyperparameters=values["hyperparameters"],
             base_output_directory=base,
             timeout=values["timeout"],

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "vtp.cli.publish",
     "vtp.cli.submit",
     "vtp.cli.schedule",
+    "vtp.cli.trainer",
     "vtp.cli.runs",
     "vtp.cli.ui",
 )
@@ -32,6 +33,8 @@ EPILOG = """examples, from laptop to Vertex:
   vtp run training --local                      train on the shipped data, on this machine
   vtp run tuning --local --param final_model=retrain
   vtp run distributed --local --param worker_count=2
+  vtp run training --local --trainer ./my_trainer   your trainer, as the package Vertex runs
+  vtp trainer package ./my_trainer --params-out trainer.yaml
   vtp runs list                                 local runs: state, duration, metrics, model
   vtp ui                                        browse runs, trials and models at 127.0.0.1:8765
   vtp models list                               models in the local registry

@@ -25,6 +25,7 @@ examples:
   vtp run training --local
   vtp run tuning --local --param max_trial_count=8 --param parallel_trial_count=2
   vtp run tuning --local --resume tuning-20261122-011824-3f2a1c     after an interrupt
+  vtp run training --local --trainer ./my_trainer     your trainer, as the package Vertex runs
   vtp run path/to/pipeline.yaml --local --params params.yaml"""
 
 
@@ -77,6 +78,16 @@ def register(sub, home) -> None:
         help="how training replicas run: local processes (default, or $VTP_RUNTIME) or "
         "`docker run` of each worker pool's image (needs a Docker engine)",
     )
+    r.add_argument(
+        "--trainer",
+        metavar="PATH",
+        help="run this local trainer (a directory or a script) as the Python package Vertex "
+        "runs: packaged and staged like `vtp trainer package PATH`, it sets package_uris, "
+        "python_module and executor_image_uri (and trainer_args to empty unless given)",
+    )
+    from vtp.cli.trainer import add_package_options
+
+    add_package_options(r, prefix="trainer-")
     r.set_defaults(handler=run)
 
 
@@ -217,24 +228,32 @@ def _prepare(args, home, warm_up) -> _Prepared:
     from vtp.local.run import complete_params, pipeline_file
 
     if args.resume:
-        if args.param or args.params:
+        if args.param or args.params or args.trainer:
             raise VtpError(
-                "--resume takes the parameters of the run it resumes: drop --param/--params"
+                "--resume takes the parameters of the run it resumes: drop "
+                "--param/--params/--trainer"
             )
         previous = load_for_resume(home, args.resume)
         ir = load_ir_of(previous)
         plan = make_plan(ir)
         warm_up(plan)
+        if previous.pipeline in catalog.PIPELINES:
+            _preflight(ir, previous.params, home, args)
         return _Prepared(plan, dict(previous.params), previous.pipeline, previous)
     if args.params:
         check_params_file(args.params)
     path = pipeline_file(args.pipeline)
     ir = load_pipeline(path)
     plan = make_plan(ir)
+    assignments = params.parse_assignments(args.param)
+    file_values = params.load_params_file(args.params) if args.params else {}
+    if args.trainer:
+        trainer = _trainer_values(args, home, assignments, file_values)
+        file_values = {**file_values, **{k: v for k, v in trainer.items() if k in ir.inputs}}
     values = params.resolve(
         _declared(ir),
-        assignments=params.parse_assignments(args.param),
-        file_values=params.load_params_file(args.params) if args.params else None,
+        assignments=assignments,
+        file_values=file_values or None,
         fallbacks={"project": LOCAL_PROJECT} if "project" in ir.inputs else None,
     )
     values = complete_params(ir, values)
@@ -244,8 +263,58 @@ def _prepare(args, home, warm_up) -> _Prepared:
         module = catalog.pipeline_module(args.pipeline)
         if hasattr(module, "check_params"):
             module.check_params(dict(values))
+        _preflight(ir, values, home, args)
     label = args.pipeline if args.pipeline in catalog.PIPELINES else ir.name
     return _Prepared(plan, values, label, None)
+
+
+def _trainer_values(args, home, assignments: dict, file_values: dict) -> dict:
+    """The parameters of `--trainer PATH`, packaged and staged into the local root now."""
+    from vtp.cli.trainer import package_trainer
+    from vtp.params import ParameterError
+
+    given = set(assignments) | set(file_values)
+    clash = sorted(given & {"package_uris", "python_module", "executor_image_uri"})
+    if clash:
+        raise ParameterError(f"--trainer sets {', '.join(clash)}: do not set them as well")
+    record = package_trainer(
+        args.trainer,
+        home=home,
+        module=args.trainer_module,
+        requirements=args.trainer_requirement,
+        executor_image=args.trainer_executor_image,
+    )
+    print(
+        f"vtp: trainer {record['source']} staged as {record['uri']} "
+        f"(module {record['params']['python_module']})",
+        file=sys.stderr,
+    )
+    return {k: v for k, v in record["params"].items() if k not in given}
+
+
+def _preflight(ir, values, home, args) -> None:
+    """Before any step: the trainer of a catalog pipeline can run here (else exit 2), its
+    environment is ready (a Python package's is built now, not by the first step)."""
+    from vtp import config
+    from vtp.local._docker import runtime_from_env
+    from vtp.local.preflight import check_local_trainer, reference_default_notice
+
+    def say(line: str) -> None:
+        print(f"vtp: {line}", file=sys.stderr, flush=True)
+
+    config.export(args.config)  # the image mapping is read from the same file as the steps'
+    trainer = check_local_trainer(
+        values,
+        runtime=runtime_from_env(),
+        gcs_root=home.gcs_root,
+        envs_root=home.root / "envs",
+        log=say,
+    )
+    if trainer is not None:
+        defaults = {n: s.default for n, s in ir.inputs.items() if s.has_default}
+        notice = reference_default_notice(values, defaults, trainer)
+        if notice:
+            say(notice)
 
 
 def _declared(ir):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,9 +25,11 @@ from vtp.errors import JobError
 from vtp.gcs import GCS_FUSE_ROOT
 from vtp.local._commands import (
     IMAGE_COMMANDS_ENV,
-    check_module,
+    ImageCommand,
+    Launch,
+    as_image_commands,
     image_commands_from_env,
-    pool_command,
+    pool_launch,
 )
 from vtp.local._docker import (
     DOCKER,
@@ -53,7 +56,6 @@ from vtp.local._docker import (
 )
 from vtp.local._pools import DEFAULT_TIMEOUT, Pool, parse_pools, parse_timeout, snake_keys
 from vtp.local._process import ReplicaProcess, Terminated, describe_exit, sigterm_raises, stop_all
-from vtp.local.reference_trainers import is_reference_image, trainers_root
 from vtp.local.replica_env import (
     CUDA_ENV,
     OutputDirs,
@@ -74,6 +76,7 @@ __all__ = [
     "ContainerRun",
     "DockerUnavailable",
     "Engine",
+    "ImageCommand",
     "JobResult",
     "JobState",
     "LocalJob",
@@ -155,7 +158,7 @@ def run_local_job(
     *,
     work_dir: Path,
     gcs_root: Path,
-    image_commands: Mapping[str, Sequence[str]] | None = None,
+    image_commands: Mapping[str, object] | None = None,
     trial_id: str | None = None,
     extra_args: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
@@ -165,6 +168,7 @@ def run_local_job(
     cwd: Path | None = None,
     stop_grace_s: float = STOP_GRACE_S,
     runtime: str | None = None,
+    envs_root: Path | None = None,
 ) -> JobResult:
     """Run `job` on this machine under the Vertex runtime contract.
 
@@ -172,8 +176,10 @@ def run_local_job(
         job: The custom job payload.
         work_dir: Where `logs/<replica>.log` go.
         gcs_root: Local stand-in for Cloud Storage (`gs://b/x` -> `<gcs_root>/b/x`).
-        image_commands: `{image_uri: command}` for pools whose `command` is empty (the image's
-            ENTRYPOINT); None reads `$VTP_IMAGE_COMMANDS`. Process runtime only.
+        image_commands: `{image_uri: ImageCommand}`: what an image runs locally (its
+            ENTRYPOINT's command, environment, working directory); None reads
+            `$VTP_IMAGE_COMMANDS`. vtp's reference trainer images have built-in entries.
+            Process runtime only.
         trial_id: Tuning trial id: per-trial `AIP_*` dirs and `CLOUD_ML_TRIAL_ID`.
         extra_args: Appended after every pool's args (`--param=value` of a trial).
         extra_env: Added to every replica's environment, last.
@@ -182,10 +188,13 @@ def run_local_job(
             tuning trial writes its own hypertune file).
         log: Receives every output line, prefixed `[workerpoolI-J]`, and the job's notices.
         should_stop: Polled while running; True stops the job with state CANCELLED.
-        cwd: Working directory of the replicas (default: ours; process runtime only).
+        cwd: Working directory of the replicas (default: the image mapping's `workdir`, else
+            a fresh directory per replica under `work_dir/replicas/`; process runtime only).
         stop_grace_s: Seconds between SIGTERM and SIGKILL when stopping replicas.
         runtime: `process` (local processes) or `docker` (`docker run` of each pool's image);
             None reads `$VTP_RUNTIME`, default `process`.
+        envs_root: Where Python package pools get their cached environments (default
+            `$VTP_HOME/envs`).
 
     Returns:
         The result, with state SUCCEEDED or CANCELLED.
@@ -199,7 +208,8 @@ def run_local_job(
     runtime = runtime_from_env() if runtime is None else check_runtime(runtime, "runtime")
     engine = docker_engine() if runtime == DOCKER else None
     timeout_s = parse_timeout(job.timeout)
-    logs_dir = Path(work_dir).expanduser().resolve() / "logs"
+    work_dir = Path(work_dir).expanduser().resolve()
+    logs_dir = work_dir / "logs"
     emit = _serialised(log)
     plan = _plan(
         job,
@@ -211,18 +221,17 @@ def run_local_job(
         replica_env_for=replica_env_for,
         emit=emit,
         engine=engine,
+        envs_root=envs_root,
+        work_dir=work_dir,
+        cwd=cwd,
     )
     for pool in plan.pools:
         _accelerator_notice(pool, emit, engine)
-        if pool.is_python_package and engine is None:
-            first = next(r for r in plan.replicas if r.pool is pool)
-            check_module(pool, plan.envs[first.name], cwd)
 
     return _supervise(
         job,
         plan,
         logs_dir=logs_dir,
-        cwd=None if engine else cwd,
         emit=emit,
         timeout_s=timeout_s,
         should_stop=should_stop,
@@ -269,13 +278,15 @@ class _Plan:
     commands: dict[str, list[str]]
     envs: dict[str, dict[str, str]]
     containers: dict[str, ContainerRun] = field(default_factory=dict)
+    cwds: dict[str, Path] = field(default_factory=dict)
+    gcs_root: Path | None = None
 
 
 def _plan(
     job: LocalJob,
     *,
     gcs_root: Path,
-    image_commands: Mapping[str, Sequence[str]] | None,
+    image_commands: Mapping[str, object] | None,
     trial_id: str | None,
     extra_args: Sequence[str],
     extra_env: Mapping[str, str] | None,
@@ -283,6 +294,9 @@ def _plan(
     engine: Engine | None,
     replica_env_for: Callable[[str], Mapping[str, str]] | None = None,
     gpus: Callable[[], int] = visible_gpus,
+    envs_root: Path | None = None,
+    work_dir: Path | None = None,
+    cwd: Path | None = None,
 ) -> _Plan:
     pools = parse_pools(job.worker_pool_specs)
     trial = str(trial_id) if trial_id not in (None, "") else None
@@ -298,9 +312,21 @@ def _plan(
             )
         else:
             running_pools.append(pool)
+    launches: dict[int, Launch] = {}
     if engine is None:
-        mapping = image_commands_from_env() if image_commands is None else image_commands
-        base_commands = {p.index: pool_command(p, mapping) for p in running_pools}
+        mapping = as_image_commands(image_commands)
+        if mapping is None:
+            mapping = image_commands_from_env()
+        for p in running_pools:
+            launches[p.index] = pool_launch(
+                p,
+                mapping,
+                gcs_root=gcs_root,
+                envs_root=envs_root,
+                log=lambda line: emit(f"{_TAG} {line}"),
+            )
+            if launches[p.index].description:
+                emit(f"{_TAG} {p.name}: {p.image_uri} runs {launches[p.index].description}")
     replicas = plan_replicas(running_pools)
     dirs = output_dirs(job.base_output_directory, gcs_root, trial)
     for path in dirs.paths.values():
@@ -322,8 +348,11 @@ def _plan(
         commands = {n: c.argv for n, c in containers.items()}
         envs = {n: c.client_env for n, c in containers.items()}
         return _Plan(running_pools, replicas, dirs, commands, envs, containers)
-    envs = {
-        r.name: replica_env(
+    envs = {}
+    cwds = {}
+    for r in replicas:
+        launch = launches[r.pool.index]
+        envs[r.name] = replica_env(
             r,
             replicas,
             job_spec=spec,
@@ -331,21 +360,34 @@ def _plan(
             dirs=dirs,
             trial_id=trial,
             extra_env=_replica_extra_env(extra_env, replica_env_for, r.name),
+            image_env=launch.env,
         )
-        for r in replicas
-    }
-    for r in replicas:
-        if is_reference_image(r.pool.image_uri):  # as /app is on the path in its image
+        if launch.pythonpath:  # the image's code, as it is on the image's path
             path = envs[r.name].get("PYTHONPATH")
-            envs[r.name]["PYTHONPATH"] = str(trainers_root()) + (os.pathsep + path if path else "")
+            entries = [*launch.pythonpath, *([path] if path else [])]
+            envs[r.name]["PYTHONPATH"] = os.pathsep.join(entries)
+        cwds[r.name] = _replica_dir(r, launch, cwd, work_dir)
     commands = {
         r.name: [
             rewrite_gcs(str(part), gcs_root)
-            for part in (*base_commands[r.pool.index], *r.pool.args, *extra_args)
+            for part in (*launches[r.pool.index].command, *r.pool.args, *extra_args)
         ]
         for r in replicas
     }
-    return _Plan(running_pools, replicas, dirs, commands, envs)
+    return _Plan(running_pools, replicas, dirs, commands, envs, cwds=cwds, gcs_root=gcs_root)
+
+
+def _replica_dir(replica: Replica, launch: Launch, cwd: Path | None, work_dir: Path | None) -> Path:
+    """Where a replica runs: `cwd` when given, else its image's WORKDIR (mapping), else a fresh
+    empty directory of its own, so nothing in the caller's directory can shadow a module."""
+    if cwd is not None:
+        return Path(cwd)
+    if launch.cwd:
+        return Path(launch.cwd)
+    root = work_dir if work_dir is not None else Path(tempfile.mkdtemp(prefix="vtp-job-"))
+    path = root / "replicas" / replica.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _replica_extra_env(
@@ -418,7 +460,6 @@ def _supervise(
     plan: _Plan,
     *,
     logs_dir: Path,
-    cwd: Path | None,
     emit: Callable[[str], None],
     timeout_s: float,
     should_stop: Callable[[], bool] | None,
@@ -449,7 +490,7 @@ def _supervise(
     with sigterm_raises() as redeliver:
         try:
             for replica in plan.replicas:
-                procs.append(_start(replica, plan, logs_dir, cwd, emit))
+                procs.append(_start(replica, plan, logs_dir, emit))
             outcome, failed = _wait(procs, started + timeout_s, should_stop)
             _stop_all(procs, grace)  # grandchildren left by replicas that exited
         except Terminated:
@@ -486,7 +527,8 @@ def _supervise(
         f"local job {job.display_name!r} failed: replica {replica.name} "
         f"{describe_exit(code)}{hint}; the other replicas were stopped.\n"
         f"command: {shlex.join(replica.command)}\n"
-        f"last {len(replica.tail)} lines of {replica.log_path}:\n{tail}",
+        f"last {len(replica.tail)} lines of {replica.log_path}:\n{tail}"
+        + _fuse_hint(replica.tail, plan),
         final,
         replica.name,
     )
@@ -496,7 +538,6 @@ def _start(
     replica: Replica,
     plan: _Plan,
     logs_dir: Path,
-    cwd: Path | None,
     emit: Callable[[str], None],
 ) -> ReplicaProcess:
     command = plan.commands[replica.name]
@@ -511,12 +552,26 @@ def _start(
             replica.name,
             command,
             env=plan.envs[replica.name],
-            cwd=cwd,
+            cwd=plan.cwds.get(replica.name),
             log_path=log_path,
             emit=emit,
         )
     except OSError as exc:
         raise JobError(f"{replica.name}: cannot start {shlex.join(command)}: {exc}") from exc
+
+
+def _fuse_hint(tail: Sequence[str], plan: _Plan) -> str:
+    """A note when a failed replica's log names a `/gcs/` path that is not mapped here."""
+    if plan.containers or plan.gcs_root is None or str(plan.gcs_root) == GCS_FUSE_ROOT:
+        return ""
+    if not any(f"{GCS_FUSE_ROOT}/" in line for line in tail):
+        return ""
+    return (
+        f"\nhint: the log names a {GCS_FUSE_ROOT}/ path. Locally Cloud Storage is "
+        f"{plan.gcs_root}: gs:// URIs and {GCS_FUSE_ROOT}/ paths the trainer is given "
+        "(AIP_* variables, arguments) are mapped there, but a /gcs/ path written in the "
+        "trainer's code is not; derive it from AIP_MODEL_DIR or an argument instead."
+    )
 
 
 def _stop_all(procs: Sequence[ReplicaProcess], grace: float) -> None:

@@ -31,6 +31,8 @@ CONTRACT_VARS = frozenset(
     {"CLUSTER_SPEC", "TF_CONFIG", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}
     | {"CLOUD_ML_TRIAL_ID", *AIP_DIRS}
 )
+#: Variables of ours a replica does not inherit: its image decides them.
+INHERITED_NOT = frozenset({"PYTHONPATH"})
 _TF_ROLES = {0: "chief", 1: "worker", 2: "ps", 3: "evaluator"}
 _GCS_REF = re.compile(r"(?<![\w])gs://(?=[^/\s])|(?<![\w.~/-])/gcs/(?=[^/\s])")
 
@@ -143,17 +145,26 @@ def replica_env(
     trial_id: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    image_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The full environment of replica `me`.
 
-    Layers, later wins: our environment (minus the platform's variables), no GPU unless
-    passed through, the pool's `env`, the contract variables, then `extra_env`.
+    Layers, later wins: our environment (minus the platform's variables and `PYTHONPATH`: a
+    replica sees only its image's), no GPU unless passed through, the image's environment
+    (`image_env`, from its local mapping), the pool's `env`, the contract variables, then
+    `extra_env`.
     """
     environ = os.environ if environ is None else environ
-    env = {k: v for k, v in environ.items() if k not in CONTRACT_VARS and not k.startswith("AIP_")}
+    env = {
+        k: v
+        for k, v in environ.items()
+        if k not in CONTRACT_VARS and k not in INHERITED_NOT and not k.startswith("AIP_")
+    }
     if not gpu_passthrough(me.pool, environ):
         env[CUDA_ENV] = ""
     env.setdefault("PYTHONUNBUFFERED", "1")
+    for name, value in (image_env or {}).items():
+        env[name] = rewrite_gcs(value, gcs_root)
     for name, value in me.pool.env:
         env[name] = rewrite_gcs(value, gcs_root)
     env[GCS_ROOT_ENV] = str(gcs_root)

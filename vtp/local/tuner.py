@@ -43,7 +43,12 @@ from vtp.components.tuning.optuna_space import (
 from vtp.components.tuning.study import StudySpec, TuningJobSpec
 from vtp.components.tuning.trials import STATES
 from vtp.errors import DataError, JobError, SpecError
-from vtp.local._commands import image_commands_from_env, pool_command
+from vtp.local._commands import (
+    ImageCommand,
+    as_image_commands,
+    image_commands_from_env,
+    pool_launch,
+)
 from vtp.local._pools import parse_pools
 from vtp.local._process import Terminated, sigterm_raises
 from vtp.local._trial import HP_METRIC_FILE_ENV, Outcome, TrialRun, conclude, trial_record
@@ -104,7 +109,7 @@ def run_local_study(
     seed: int | None = None,
     display_name: str = "tuning-job",
     job_record: Mapping[str, Any] | None = None,
-    image_commands: Mapping[str, Sequence[str]] | None = None,
+    image_commands: Mapping[str, object] | None = None,
     log: Callable[[str], None] = print,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     stop_grace_s: float = STOP_GRACE_S,
@@ -128,7 +133,7 @@ def run_local_study(
             `job.json` (`seed`), so a study can be repeated.
         display_name: The job's display name (trial jobs are `<display_name>-trial-<id>`).
         job_record: Further fields for `job.json` (resource name, payload).
-        image_commands: `{image_uri: command}`; None reads `$VTP_IMAGE_COMMANDS`.
+        image_commands: `{image_uri: ImageCommand}`; None reads `$VTP_IMAGE_COMMANDS`.
         log: Receives the trials' output lines (prefixed `[trial N]`) and notices.
         on_trial: Called with each finished trial's record, in finishing order.
         stop_grace_s: Seconds between SIGTERM and SIGKILL when a trial is stopped.
@@ -149,10 +154,14 @@ def run_local_study(
         JobError: Stopped by SIGTERM (after stopping the running trials).
     """
     TuningJobSpec(study, max_trial_count, parallel_trial_count, max_failed_trial_count)
-    mapping = image_commands_from_env() if image_commands is None else image_commands
+    mapping = as_image_commands(image_commands)
+    if mapping is None:
+        mapping = image_commands_from_env()
     for pool in parse_pools(worker_pool_specs):
         if not pool.is_reduction_server:
-            pool_command(pool, mapping)  # an unrunnable pool fails here, not in every trial
+            # an unrunnable pool fails here, not in every trial; a package's environment is
+            # built here, once, before trials share it
+            pool_launch(pool, mapping, gcs_root=Path(gcs_root), log=lambda x: log(f"{_TAG} {x}"))
     tuner = _Tuner(
         study=study,
         pools=[dict(p) if p else {} for p in worker_pool_specs],
@@ -193,7 +202,7 @@ class _Tuner:
         seed: int,
         display_name: str,
         job_record: dict[str, Any],
-        image_commands: Mapping[str, Sequence[str]],
+        image_commands: Mapping[str, ImageCommand],
         log: Callable[[str], None],
         on_trial: Callable[[dict[str, Any]], None] | None,
         grace: float,

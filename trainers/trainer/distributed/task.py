@@ -1,55 +1,55 @@
 """Entry point of the distributed example trainer: `python -m trainer.distributed.task`.
 
-Every replica of the custom job runs it; `CLUSTER_SPEC` tells each its role. The primary and
-the workers form an all-reduce group: each trains on its shard of the training rows and the
-gradients are summed every step, so every rank holds the same weights. At the end the primary
-checks that every rank's weights are bit-identical (checksums), writes `model.joblib` +
-`model_metadata.json` to `AIP_MODEL_DIR` and reports the validation metric with
-cloudml-hypertune; workers write nothing. Evaluators (pool 3) wait for the model and log its
-validation metrics. A parameter-server pool is refused. Flags override the environment
-variables. Without any cluster variable it trains alone on all the rows.
+Data-parallel gradient boosting with XGBoost's own distributed mode (its collective, the
+communicator behind XGBoost on Dask, Spark and Ray): every replica of the custom job runs this
+module; `CLUSTER_SPEC` (or `MASTER_ADDR` / `MASTER_PORT` / `RANK` / `WORLD_SIZE`) tells each its
+rank. The primary starts XGBoost's tracker on its own host (`workerpool0` in `CLUSTER_SPEC`,
+which is `MASTER_ADDR`) and tells the workers its port on `MASTER_PORT` (`rendezvous.py`:
+XGBoost 2.1, the version Vertex's prebuilt XGBoost serving image holds, picks the tracker's
+port itself), every rank joins it and trains on its shard of the training rows; XGBoost
+all-reduces the quantile sketches and the gradient histograms, so every rank grows the same
+trees: ONE model, trained on all the rows. At the end
+every rank's model digest is compared with the primary's; the primary writes `model.bst`
+(served by Vertex's prebuilt XGBoost container) and `model_metadata.json` to `AIP_MODEL_DIR`
+and reports every validation metric of the task with cloudml-hypertune. Evaluators (pool 3)
+wait for the model and log its validation metrics; a parameter-server pool is refused.
+Without any cluster variable it trains alone on all the rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from trainer import TrainerError, data, model
 from trainer.distributed import cluster as clusters
-from trainer.distributed import logreg
-from trainer.distributed.collective import (
-    DEFAULT_RENDEZVOUS_TIMEOUT_S,
-    DEFAULT_TIMEOUT_S,
-    Collective,
-    CollectiveError,
-)
+from trainer.distributed import rendezvous
 from trainer.task import (
     LOGS_METRICS_FILE,
     METADATA_FILE,
-    MODEL_FILE,
     add_data_flags,
     add_flag,
     fraction,
     holdout,
     integer,
     resolve,
-    save_model,
     split_columns,
     write_json,
 )
 
 log = logging.getLogger("trainer.distributed")
 
+MODEL_FILE = "model.bst"
 EVALUATOR_POLL_S = 0.5
 CONTRACT_VARIABLES = (
     "CLUSTER_SPEC",
@@ -59,6 +59,11 @@ CONTRACT_VARIABLES = (
     "WORLD_SIZE",
     "RANK",
 )
+OBJECTIVES = {
+    model.BINARY: "binary:logistic",
+    model.MULTICLASS: "multi:softprob",
+    model.REGRESSION: "reg:squarederror",
+}
 
 
 def seconds(text: str) -> float:
@@ -83,50 +88,34 @@ def boolean(text: str) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line; every flag also accepts underscores (`--learning_rate=0.5`)."""
+    """The command line; every flag also accepts underscores (`--max_depth=4`)."""
     p = argparse.ArgumentParser(
         prog="python -m trainer.distributed.task",
-        description="Data-parallel logistic regression under the Vertex AI training contract.",
+        description="Distributed XGBoost under the Vertex AI training contract.",
     )
-    io = add_data_flags(p, "where the primary writes model.joblib")
-    add_flag(io, "metric", default="auc", choices=list(model.METRICS), help="reported metric (auc)")
+    io = add_data_flags(p, "where the primary writes model.bst")
+    add_flag(io, "task", default="auto", choices=["auto", *model.TASKS], help="(auto)")
+    add_flag(io, "metric", default="", choices=["", *model.ALL_METRICS], help="(by task)")
     add_flag(io, "validation-fraction", type=fraction, default=0.2, help="held-out share (0.2)")
-    add_flag(
-        io, "report-every", type=integer, default=50, help="report the metric every N steps (50)"
-    )
-    add_flag(io, "log-every", type=integer, default=50, help="log the loss every N steps (50)")
+    add_flag(io, "report-every", type=integer, default=10, help="report the metric every N rounds")
 
-    hp = p.add_argument_group("hyperparameters (logistic regression, gradient descent)")
-    defaults = logreg.HyperParameters()
-    add_flag(hp, "learning-rate", type=float, default=defaults.learning_rate)
-    add_flag(
-        hp, "steps", type=integer, default=defaults.steps, help="gradient steps (all rows each)"
-    )
-    add_flag(hp, "l2", type=float, default=defaults.l2, help="L2 penalty weight")
-    add_flag(hp, "seed", type=integer, default=defaults.seed, help="seed of the initial weights")
+    hp = p.add_argument_group("hyperparameters (XGBoost, tree_method=hist)")
+    add_flag(hp, "num-boost-round", type=integer, default=100, help="boosting rounds (100)")
+    add_flag(hp, "learning-rate", type=float, default=0.1, help="eta (0.1)")
+    add_flag(hp, "max-depth", type=integer, default=6, help="(6)")
+    add_flag(hp, "min-child-weight", type=float, default=1.0, help="(1)")
+    add_flag(hp, "reg-lambda", type=float, default=1.0, help="L2 regularization (1)")
+    add_flag(hp, "subsample", type=float, default=1.0, help="row sampling per tree (1)")
+    add_flag(hp, "max-bin", type=integer, default=256, help="histogram bins per feature (256)")
+    add_flag(hp, "seed", type=integer, default=0, help="(0)")
 
     group = p.add_argument_group("the replica group")
     add_flag(
         group,
-        "collective-timeout",
-        type=seconds,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds a collective waits for the other ranks ({DEFAULT_TIMEOUT_S:g})",
-    )
-    add_flag(
-        group,
         "rendezvous-timeout",
         type=seconds,
-        default=DEFAULT_RENDEZVOUS_TIMEOUT_S,
-        help=f"seconds to wait for every replica to join ({DEFAULT_RENDEZVOUS_TIMEOUT_S:g})",
-    )
-    add_flag(
-        group,
-        "abort-grace",
-        type=seconds,
-        default=1.0,
-        help="seconds a replica that lost a peer waits before exiting, so the job reports the "
-        "replica that failed first (1)",
+        default=300.0,
+        help="seconds the tracker waits for every replica to join (300)",
     )
     add_flag(
         group,
@@ -146,8 +135,26 @@ def parser() -> argparse.ArgumentParser:
         "AIP_*); also --log-environment=true, as a hyperparameter",
     )
     add_flag(group, "fail-rank", type=integer, help="testing: this rank kills itself (SIGKILL) ...")
-    add_flag(group, "fail-at-step", type=integer, help="... at the start of this step")
+    add_flag(group, "fail-at-round", type=integer, help="... at the start of this round")
     return p
+
+
+def booster_params(args: argparse.Namespace, task: str, classes: int) -> dict:
+    params = {
+        "objective": OBJECTIVES[task],
+        "tree_method": "hist",
+        "eta": args.learning_rate,
+        "max_depth": args.max_depth,
+        "min_child_weight": args.min_child_weight,
+        "lambda": args.reg_lambda,
+        "subsample": args.subsample,
+        "max_bin": args.max_bin,
+        "seed": args.seed,
+        "nthread": 1,
+    }
+    if task == model.MULTICLASS:
+        params["num_class"] = classes
+    return params
 
 
 def run(args: argparse.Namespace) -> dict | None:
@@ -156,7 +163,7 @@ def run(args: argparse.Namespace) -> dict | None:
         log.info("environment: %s", json.dumps(contract_environment(), sort_keys=True))
     where = clusters.from_env()
     log.info(
-        "replica %s: role %s, rank %s of world size %d, rendezvous %s:%d",
+        "replica %s: role %s, rank %s of world size %d, primary %s:%d",
         where.name,
         where.role,
         "-" if where.rank is None else where.rank,
@@ -166,200 +173,243 @@ def run(args: argparse.Namespace) -> dict | None:
     )
     if where.role == clusters.PARAMETER_SERVER:
         raise TrainerError(
-            f"{where.name} is a parameter server, but this trainer synchronises by all-reduce "
-            "and has no use for one: remove worker_pool_specs[2], or put the Reduction Server "
+            f"{where.name} is a parameter server, but XGBoost synchronises by all-reduce and "
+            "has no use for one: remove worker_pool_specs[2], or put the Reduction Server "
             "image there (evaluators after an unused {} pool 2 land here when GCPC's launcher "
             "drops the empty pool)"
         )
     if where.role == clusters.EVALUATOR:
         evaluate_when_ready(args, where)
         return None
-    hp = logreg.HyperParameters(
-        learning_rate=args.learning_rate, steps=args.steps, l2=args.l2, seed=args.seed
-    )
-    check_failure_flags(args, where, hp)
+    check_failure_flags(args, where)
 
     train_uri = resolve(args.training_data, "AIP_TRAINING_DATA_URI", "--training-data")
     val_uri = resolve(
         args.validation_data, "AIP_VALIDATION_DATA_URI", "--validation-data", required=False
     )
     model_uri = resolve(args.model_dir, "AIP_MODEL_DIR", "--model-dir", where.is_primary)
+    declared = os.environ.get(data.FORMAT_ENV) or None
     excluded = split_columns(args.exclude_columns)
-    table = data.read_table(train_uri)
+    table = data.read_table(train_uri, declared)
     features = data.feature_columns(table, args.target_column, excluded)
-    x, y = data.xy(table, features, args.target_column, "training")
+    strings = data.categorical_columns(table, features)
+    if strings:
+        raise TrainerError(
+            f"feature column(s) {', '.join(strings)} are not numeric: this trainer's model is "
+            "served by Vertex's XGBoost container from plain numbers; drop them with "
+            "--exclude-columns (the reference trainer, trainer.task, encodes strings)"
+        )
+    task = args.task if args.task != "auto" else data.detect_task(table[args.target_column])
+    metric = args.metric or model.DEFAULT_METRICS[task]
+    model.check_metric(task, metric)
+    x, y = data.xy(table, features, args.target_column, "training", task)
+    classes = np.unique(y) if task != model.REGRESSION else None
     x_val = y_val = None
     if val_uri:
         if where.is_primary:
-            validation = data.read_table(val_uri)
-            x_val, y_val = data.xy(validation, features, args.target_column, "validation")
+            frame = data.read_table(val_uri, declared)
+            x_val, y_val = data.xy(frame, features, args.target_column, "validation", task)
     else:  # the same deterministic holdout on every rank, before sharding
-        x, x_val, y, y_val = holdout(x, y, args.validation_fraction)
-    x_shard, y_shard = x[where.rank :: where.world_size], y[where.rank :: where.world_size]
+        x, x_val, y, y_val = holdout(x, y, args.validation_fraction, task)
+    labels = y if classes is None else np.searchsorted(classes, y)
+    x_shard = x[where.rank :: where.world_size]
+    y_shard = labels[where.rank :: where.world_size]
     log.info(
-        "rank %d: shard of %d of %d training rows, %d features",
+        "rank %d: shard of %d of %d training rows, %d features, task %s",
         where.rank,
         len(x_shard),
         len(x),
         len(features),
+        task,
     )
 
     started = time.monotonic()
-    comm = Collective.connect(
-        where.rank,
-        where.world_size,
-        where.primary_host,
-        where.primary_port,
-        bind_host=where.bind_host,
-        timeout_s=args.collective_timeout,
-        rendezvous_timeout_s=args.rendezvous_timeout,
-        log=log.info,
-    )
-    with comm:
-        trained = train_group(args, comm, hp, x_shard, y_shard, (x_val, y_val))
+    params = booster_params(args, task, 0 if classes is None else len(classes))
+    booster, digests = train_group(args, where, params, x_shard, y_shard)
     log.info("rank %d: trained in %.2fs", where.rank, time.monotonic() - started)
     if not where.is_primary:
         return None
-    return save(args, where, hp, trained, features, model_uri, val_uri, len(x))
+    return save(
+        args,
+        where,
+        booster,
+        task=task,
+        metric=metric,
+        classes=classes,
+        features=features,
+        validation=(x_val, y_val),
+        model_uri=model_uri,
+        val_uri=val_uri,
+        rows=len(x),
+        digests=digests,
+        params=params,
+    )
 
 
-@dataclass
-class Trained:
-    """What the group trained; `checksums` and `rows_per_replica` are set on the primary."""
+def train_group(args, where: clusters.Cluster, params: dict, x_shard, y_shard):
+    """Train in XGBoost's collective (alone without a group); returns the booster and, on
+    the primary, every rank's model digest (all equal, or TrainerError)."""
+    import xgboost as xgb
+    from xgboost import collective
 
-    w: np.ndarray
-    b: float
-    standardiser: logreg.Standardiser
-    classes: np.ndarray
-    validation: tuple
-    curve: list = field(default_factory=list)
-    full_steps: int = 0
-    checksums: dict[str, str] = field(default_factory=dict)
-    rows_per_replica: list[int] = field(default_factory=list)
+    dtrain = xgb.DMatrix(x_shard, label=y_shard)
+    callbacks = crash_callbacks(args, where.rank)
+    if where.world_size == 1:
+        booster = xgb.train(params, dtrain, args.num_boost_round, callbacks=callbacks)
+        return booster, {where.name: digest(booster)}
 
-    def estimator(self, hp: logreg.HyperParameters):
-        return logreg.to_estimator(self.w, self.b, self.standardiser, self.classes, hp)
+    tracker = publisher = None
+    if where.is_primary:
+        from xgboost.tracker import RabitTracker
 
-
-def train_group(args, comm: Collective, hp, x_shard, y_shard, validation) -> Trained:
-    """Standardise, train, then check that every rank holds the same weights."""
-    standardiser = logreg.global_standardiser(comm, x_shard)
-    classes = logreg.global_classes(comm, y_shard)
-    primary = comm.rank == 0
-    trained = Trained(np.empty(0), 0.0, standardiser, classes, validation)
-
-    def after_step(step: logreg.Step, w: np.ndarray, b: float) -> None:
-        trained.full_steps += step.ranks == comm.world_size
-        if not primary:
-            return
-        if step.step == 1 or step.step % max(args.log_every, 1) == 0:
-            log.info(
-                "step %d/%d: loss %.6f, gradients all-reduced from %d ranks (%d rows)",
-                step.step,
-                hp.steps,
-                step.loss,
-                step.ranks,
-                step.rows,
+        tracker = RabitTracker(
+            n_workers=where.world_size,
+            host_ip=where.bind_host or "0.0.0.0",  # a host name: every interface
+            sortby="task",
+            timeout=int(args.rendezvous_timeout),
+        )
+        tracker.start()
+        tracker_port = int(tracker.worker_args()["dmlc_tracker_port"])
+        publisher = rendezvous.publish_port(
+            where.bind_host, where.primary_port, tracker_port, where.world_size - 1
+        )
+        log.info(
+            "tracker listening on %s:%d, its port published at %s:%d",
+            where.primary_host,
+            tracker_port,
+            where.primary_host,
+            where.primary_port,
+        )
+    else:
+        tracker_port = rendezvous.fetch_port(
+            where.primary_host, where.primary_port, args.rendezvous_timeout
+        )
+        log.info("tracker at %s:%d", where.primary_host, tracker_port)
+    communicator = {
+        "dmlc_tracker_uri": where.primary_host,
+        "dmlc_tracker_port": tracker_port,
+        "dmlc_task_id": f"{where.rank:05d}",
+        "dmlc_retry": 50,
+        "dmlc_timeout": int(args.rendezvous_timeout),
+    }
+    with collective.CommunicatorContext(**communicator):
+        if collective.get_rank() != where.rank:
+            raise TrainerError(
+                f"XGBoost gave {where.name} rank {collective.get_rank()}, not {where.rank}"
             )
-        if args.report_every > 0 and step.step % args.report_every == 0 and step.step < hp.steps:
-            trained.w, trained.b = w, b
-            trained.curve.append([step.step, validation_score(args, trained, hp)])
-
-    w, b = logreg.train(
-        comm,
-        standardiser.apply(x_shard),
-        (y_shard == classes[1]).astype(np.float64),
-        hp,
-        before_step=crash_hook(args, comm.rank),
-        after_step=after_step,
-    )
-    trained.w, trained.b = w, b
-    checksum = logreg.weights_checksum(w, b)
-    log.info("rank %d: final weights sha256 %s", comm.rank, checksum)
-    digests = comm.gather(np.frombuffer(bytes.fromhex(checksum), dtype=np.uint8))
-    rows = comm.gather(np.array([len(x_shard)]))
-    if not primary:
-        return trained
-    names = [clusters.replica_name(r) for r in range(comm.world_size)]
-    trained.checksums = {name: bytes(d).hex() for name, d in zip(names, digests, strict=True)}
-    trained.rows_per_replica = [int(r[0]) for r in rows]
-    if len(set(trained.checksums.values())) != 1:
-        raise TrainerError(f"replicas ended with different weights: {trained.checksums}")
-    log.info(
-        "all-reduce: %d of %d steps combined gradients from all %d ranks (%s rows); "
-        "every rank holds weights sha256 %s",
-        trained.full_steps,
-        hp.steps,
-        comm.world_size,
-        " + ".join(map(str, trained.rows_per_replica)),
-        checksum,
-    )
-    return trained
+        booster = xgb.train(params, dtrain, args.num_boost_round, callbacks=callbacks)
+        mine = digest(booster)
+        gathered = np.asarray(
+            collective.allreduce(
+                _digest_matrix(mine, where.rank, where.world_size).ravel(), collective.Op.SUM
+            )
+        ).reshape(where.world_size, 32)
+        rows = collective.allreduce(
+            np.eye(where.world_size)[where.rank] * len(y_shard), collective.Op.SUM
+        )
+    if tracker is not None:
+        tracker.wait_for()
+    if publisher is not None:
+        publisher.close()
+    digests = {
+        clusters.replica_name(rank): gathered[rank].astype(np.uint8).tobytes().hex()
+        for rank in range(where.world_size)
+    }
+    log.info("rank %d: model sha256 %s", where.rank, mine)
+    if where.is_primary:
+        if len(set(digests.values())) != 1:
+            raise TrainerError(f"replicas ended with different models: {digests}")
+        log.info(
+            "XGBoost collective: %d ranks (%s rows) grew the same %d trees, model sha256 %s",
+            where.world_size,
+            " + ".join(str(int(r)) for r in rows),
+            booster.num_boosted_rounds(),
+            mine,
+        )
+    return booster, digests
 
 
-def validation_score(args, trained: Trained, hp: logreg.HyperParameters) -> float:
-    x_val, y_val = trained.validation
-    estimator = trained.estimator(hp)
-    return model.score(args.metric, y_val, estimator.predict_proba(x_val), estimator.classes_)
+def digest(booster) -> str:
+    """sha256 of the model's JSON (its trees and parameters)."""
+    return hashlib.sha256(bytes(booster.save_raw(raw_format="json"))).hexdigest()
 
 
-def save(args, where, hp, trained: Trained, features, model_uri, val_uri, rows) -> dict:
+def _digest_matrix(hexdigest: str, rank: int, world: int) -> np.ndarray:
+    """This rank's digest in its own row of a zero matrix, so a SUM all-reduce gathers them."""
+    out = np.zeros((world, 32), dtype=np.float64)
+    out[rank] = np.frombuffer(bytes.fromhex(hexdigest), dtype=np.uint8)
+    return out
+
+
+def save(args, where, booster, **kw) -> dict:
     """The primary's part: validation metrics, the model files, the hypertune report."""
     import hypertune
+    import xgboost as xgb
 
-    estimator = trained.estimator(hp)
-    x_val, y_val = trained.validation
-    model.check_labels(y_val, estimator.classes_, "validation")
-    proba = estimator.predict_proba(x_val)
-    final = model.score(args.metric, y_val, proba, estimator.classes_)
-    scores = model.all_scores(y_val, proba, estimator.classes_)
+    task, metric, classes = kw["task"], kw["metric"], kw["classes"]
+    x_val, y_val = kw["validation"]
+    if classes is not None:
+        model.check_labels(y_val, classes, "validation")
+    predicted = booster.predict(xgb.DMatrix(x_val))
+    if task == model.BINARY:
+        predicted = np.column_stack([1 - predicted, predicted])
+    scores = model.all_scores(task, y_val, predicted, classes)
+    if metric not in scores:
+        scores[metric] = model.score(metric, task, y_val, predicted, classes)  # says why not
     log.info("validation metrics: %s", json.dumps(scores, sort_keys=True))
 
-    metadata = save_model(  # metadata written last, atomically: evaluators wait for it
-        model_uri,
-        estimator,
-        features=features,
-        target_column=args.target_column,
-        exclude_columns=split_columns(args.exclude_columns),
-        hyperparameters=hp.as_dict(),
-        metric=args.metric,
-        validation_metrics=scores,
-        details={
-            "training_rows": rows,
-            "validation": {"source": val_uri or "holdout", "rows": len(y_val)},
-            "trial_id": where.trial,
-            "distributed": {
-                "world_size": where.world_size,
-                "rows_per_replica": trained.rows_per_replica,
-                "steps": hp.steps,
-                "steps_all_reduced_from_every_rank": trained.full_steps,
-                "weights_sha256": trained.checksums,
-            },
-        },
-    )
+    model_dir = data.local_path(kw["model_uri"])
+    os.makedirs(model_dir, exist_ok=True)
+    with warnings.catch_warnings():  # "Saving model in the UBJSON format": what model.bst holds
+        warnings.simplefilter("ignore", UserWarning)
+        booster.save_model(os.path.join(model_dir, MODEL_FILE))
+    metadata = {
+        "framework": "xgboost",
+        "framework_version": xgb.__version__,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "model_file": MODEL_FILE,
+        "task": task,
+        "objective": kw["params"]["objective"],
+        "feature_names": list(map(str, kw["features"])),
+        "target_column": args.target_column,
+        "exclude_columns": split_columns(args.exclude_columns),
+        "hyperparameters": {k: v for k, v in kw["params"].items() if k != "nthread"},
+        "num_boost_round": booster.num_boosted_rounds(),
+        "metric": metric,
+        "metric_goal": "MAXIMIZE" if model.METRICS[task][metric] else "MINIMIZE",
+        "validation_metrics": scores,
+        "training_rows": kw["rows"],
+        "validation": {"source": kw["val_uri"] or "holdout", "rows": len(y_val)},
+        "trial_id": where.trial,
+        "distributed": {"world_size": where.world_size, "model_sha256": kw["digests"]},
+    }
+    if classes is not None:
+        metadata["classes"] = classes.tolist()
+    partial = os.path.join(model_dir, f".{METADATA_FILE}.partial")
+    write_json(partial, metadata)  # written last, atomically: evaluators wait for it
+    os.replace(partial, os.path.join(model_dir, METADATA_FILE))
+    log.info("wrote %s and %s to %s", MODEL_FILE, METADATA_FILE, kw["model_uri"])
 
     tuner = hypertune.HyperTune()
-    for step, value in trained.curve:
+    step = booster.num_boosted_rounds()
+    for name, value in sorted(scores.items()):
         tuner.report_hyperparameter_tuning_metric(
-            hyperparameter_metric_tag=args.metric, metric_value=value, global_step=step
+            hyperparameter_metric_tag=name, metric_value=value, global_step=step
         )
-    tuner.report_hyperparameter_tuning_metric(
-        hyperparameter_metric_tag=args.metric, metric_value=final, global_step=hp.steps
-    )
-    log.info("reported %s=%.6f at step %d to %s", args.metric, final, hp.steps, tuner.metric_path)
+    log.info("reported %s at round %d to %s", ", ".join(sorted(scores)), step, tuner.metric_path)
     logs_uri = os.environ.get("AIP_TENSORBOARD_LOG_DIR")
     if logs_uri:
         logs_dir = data.local_path(logs_uri)
         os.makedirs(logs_dir, exist_ok=True)
-        curve = [*trained.curve, [hp.steps, final]]
-        payload = {"metric": args.metric, "curve": curve, "final": scores}
+        payload = {"metric": metric, "curve": [[step, scores[metric]]], "final": scores}
         write_json(os.path.join(logs_dir, LOGS_METRICS_FILE), payload)
-        log.info("wrote the %s curve to %s", args.metric, logs_uri)
     return metadata
 
 
 def evaluate_when_ready(args: argparse.Namespace, where: clusters.Cluster) -> None:
     """An evaluator: wait for the primary's model, then log its validation metrics."""
+    import xgboost as xgb
+
     model_uri = resolve(args.model_dir, "AIP_MODEL_DIR", "--model-dir")
     val_uri = resolve(args.validation_data, "AIP_VALIDATION_DATA_URI", "--validation-data")
     model_dir = data.local_path(model_uri)
@@ -373,16 +423,16 @@ def evaluate_when_ready(args: argparse.Namespace, where: clusters.Cluster) -> No
                 "(--evaluator-timeout)"
             )
         time.sleep(EVALUATOR_POLL_S)
-    import joblib
-
     with open(ready) as f:
         metadata = json.load(f)
-    estimator = joblib.load(os.path.join(model_dir, MODEL_FILE))
-    x_val, y_val = data.xy(
-        data.read_table(val_uri), metadata["feature_names"], args.target_column, "validation"
-    )
-    model.check_labels(y_val, estimator.classes_, "validation")
-    scores = model.all_scores(y_val, estimator.predict_proba(x_val), estimator.classes_)
+    booster = xgb.Booster(model_file=os.path.join(model_dir, MODEL_FILE))
+    task = metadata["task"]
+    frame = data.read_table(val_uri, os.environ.get(data.FORMAT_ENV) or None)
+    x_val, y_val = data.xy(frame, metadata["feature_names"], args.target_column, "validation", task)
+    predicted = booster.predict(xgb.DMatrix(x_val))
+    if task == model.BINARY:
+        predicted = np.column_stack([1 - predicted, predicted])
+    scores = model.all_scores(task, y_val, predicted, metadata.get("classes"))
     log.info("%s: validation metrics of the primary's model: %s", where.name, json.dumps(scores))
 
 
@@ -395,12 +445,10 @@ def contract_environment() -> dict[str, str]:
     }
 
 
-def check_failure_flags(
-    args: argparse.Namespace, where: clusters.Cluster, hp: logreg.HyperParameters
-) -> None:
-    """`--fail-rank` and `--fail-at-step` go together and must name a rank and a step."""
-    if (args.fail_rank is None) != (args.fail_at_step is None):
-        raise TrainerError("--fail-rank and --fail-at-step must be given together")
+def check_failure_flags(args: argparse.Namespace, where: clusters.Cluster) -> None:
+    """`--fail-rank` and `--fail-at-round` go together and must name a rank and a round."""
+    if (args.fail_rank is None) != (args.fail_at_round is None):
+        raise TrainerError("--fail-rank and --fail-at-round must be given together")
     if args.fail_rank is None:
         return
     if not 0 <= args.fail_rank < where.world_size:
@@ -408,25 +456,29 @@ def check_failure_flags(
             f"--fail-rank must be a rank in 0..{where.world_size - 1} (world size "
             f"{where.world_size}), got {args.fail_rank}"
         )
-    if not 1 <= args.fail_at_step <= hp.steps:
+    if not 1 <= args.fail_at_round <= args.num_boost_round:
         raise TrainerError(
-            f"--fail-at-step must be in 1..{hp.steps} (--steps), got {args.fail_at_step}"
+            f"--fail-at-round must be in 1..{args.num_boost_round} (--num-boost-round), "
+            f"got {args.fail_at_round}"
         )
 
 
-def crash_hook(args: argparse.Namespace, rank: int):
-    """A `before_step` that SIGKILLs this process at `--fail-at-step` on `--fail-rank`."""
+def crash_callbacks(args: argparse.Namespace, rank: int) -> list:
+    """An XGBoost callback that SIGKILLs this process at `--fail-at-round` on `--fail-rank`."""
     if args.fail_rank != rank:
-        return None
+        return []
+    import xgboost as xgb
 
-    def crash(step: int) -> None:
-        if step == args.fail_at_step:
-            log.error("rank %d: simulated crash at step %d: SIGKILL to myself", rank, step)
-            for handler in logging.getLogger().handlers:
-                handler.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
+    class Crash(xgb.callback.TrainingCallback):
+        def before_iteration(self, model, epoch, evals_log) -> bool:
+            if epoch + 1 == args.fail_at_round:
+                log.error("rank %d: simulated crash at round %d: SIGKILL to myself", rank, epoch)
+                for handler in logging.getLogger().handlers:
+                    handler.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return False
 
-    return crash
+    return [Crash()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -441,9 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainerError as e:
         print(f"trainer: error: {e}", file=sys.stderr)
         return 1
-    except CollectiveError as e:
+    except Exception as e:  # XGBoostError: the group broke (a peer died, a timeout)
+        if type(e).__name__ != "XGBoostError":
+            raise
         print(f"trainer: error: the replica group broke: {e}", file=sys.stderr)
-        time.sleep(args.abort_grace)  # let the job see the replica that failed first
         return 1
     return 0
 

@@ -14,10 +14,12 @@
   run is refused before it starts, naming the package (a version that differs from the pinned
   one is allowed, with a notice: the local environment is the one being tried).
 - Any other container -> `ContainerExecutor`: when its image is mapped to a local command
-  (`vtp.local._commands.image_commands_from_env`), that command (or the component's own
-  `command`, with `python` made this interpreter) runs as a local process with the artifact
-  paths on the local Cloud Storage root; else `docker run` of the image where a Docker engine
-  answers (the local root mounted at `/gcs`); else the run is refused, naming the image.
+  (`vtp.local._commands.find_image_command`: the configuration's `image_commands`, then the
+  built-in entries of vtp's reference images), that command (or the component's own
+  `command`, with `python` made the mapping's interpreter or this one) runs as a local process
+  with the mapping's environment, `PYTHONPATH` and working directory and the artifact paths on
+  the local Cloud Storage root; else `docker run` of the image where a Docker engine answers
+  (the local root mounted at `/gcs`); else the run is refused, naming the image.
 """
 
 from __future__ import annotations
@@ -282,7 +284,7 @@ class ContainerExecutor(Executor):
     command: list[Any]
     args: list[Any]
     env: dict[str, str]
-    local_command: list[str] | None = None
+    local: Any = None  # the image's `vtp.local._commands.ImageCommand`
     docker: str | None = None
     kind: str = "container"
 
@@ -297,13 +299,19 @@ class ContainerExecutor(Executor):
             filled = fill_command(
                 [*parts, *self.args], ctx.executor_input, ctx.pipeline_values, ctx.local_path
             )
-            if not self.command:
-                filled = [*(self.local_command or []), *filled]
+            local = self.local
+            if not self.command and local is not None:
+                filled = [*local.command, *filled]
             if filled and _PYTHON.match(os.path.basename(filled[0])):
-                filled[0] = sys.executable
-            env = {**ctx.env, **self.env}
+                filled[0] = (local.interpreter if local else None) or sys.executable
+            env = {**ctx.env, **(dict(local.env) if local else {}), **self.env}
+            if local is not None and local.pythonpath:
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [*local.pythonpath, *filter(None, [env.get("PYTHONPATH", "")])]
+                )
+            cwd = (local.workdir if local is not None else "") or ctx.cwd
             try:
-                process = spawn(filled, env=env, cwd=ctx.cwd, sink=ctx.log)
+                process = spawn(filled, env=env, cwd=cwd, sink=ctx.log)
             except OSError as err:
                 raise StepFailed(f"cannot start {shlex.join(filled)}: {err}") from None
             _wait(process, ctx, f"container {self.image} (local command)")
@@ -434,11 +442,10 @@ def launcher_module(parts: list[Any]) -> str:
 def _container(image: str, command: list, args: list, env: dict, component: str) -> Executor:
     from vtp.local import _commands
 
-    mapping = _commands.image_commands_from_env()
-    untagged = _commands._untagged(image)
-    local = mapping.get(image) or mapping.get(untagged)
+    untagged = _commands.untagged(image)
+    local = _commands.find_image_command(image, _commands.image_commands_from_env())
     if local is not None:
-        return ContainerExecutor(image, command, args, env, local_command=list(local))
+        return ContainerExecutor(image, command, args, env, local=local)
     from vtp.local._docker import engine_problem
 
     problem = engine_problem()

@@ -137,6 +137,7 @@ def run_custom_job_twin(
             work_dir=job_dir,
             gcs_root=local_gcs_root(home),
             image_commands=image_commands_from_env(),
+            envs_root=home / "envs",
             extra_env={
                 # one hypertune metrics file per job, not a shared /tmp/hypertune
                 "CLOUD_ML_HP_METRIC_FILE": str(job_dir / "hypertune" / "output.metrics"),

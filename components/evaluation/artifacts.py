@@ -1,0 +1,29 @@
+"""An `Evaluation` as the artifacts the Vertex AI console shows: KFP `Metrics` (scalars),
+`ClassificationMetrics` (confusion matrix, ROC) and GCPC's `google.RegressionMetrics`."""
+
+from __future__ import annotations
+
+import math
+
+from vtp.components.evaluation.metrics import Evaluation
+from vtp.components.evaluation.tasks import REGRESSION
+
+#: Our regression metric -> the `google.RegressionMetrics` metadata key.
+REGRESSION_KEYS = {"rmse": "rootMeanSquaredError", "mae": "meanAbsoluteError", "r2": "rSquared"}
+
+
+def log_evaluation(result: Evaluation, metrics, classification_metrics, regression_metrics):
+    """Fills the three artifacts (the one of the other kind stays empty)."""
+    for name, scalar in sorted({**result.scalars, **result.residuals}.items()):
+        if math.isfinite(scalar):
+            metrics.log_metric(name, scalar)
+    metrics.log_metric("test_rows", result.rows)
+    if result.task == REGRESSION:
+        for name, key in REGRESSION_KEYS.items():
+            value = result.scalars.get(name)
+            if value is not None and math.isfinite(value):
+                regression_metrics.metadata[key] = value
+        return
+    classification_metrics.log_confusion_matrix(result.classes, result.confusion_matrix)
+    if result.roc is not None:
+        classification_metrics.log_roc_curve(result.roc.fpr, result.roc.tpr, result.roc.thresholds)
