@@ -60,8 +60,8 @@ STUDY = [
 
 @pytest.fixture(scope="module")
 def ran_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home with a real training run and a real tuning run (its best trial registered as
-    version 2 of the same model)."""
+    """A home with a real training run, a real tuning run (its best trial registered as
+    version 2 of the same model) and a regression training run (the diabetes sample)."""
     from support.cli import run_vtp
 
     home = tmp_path_factory.mktemp("ui-runs") / "home"
@@ -75,6 +75,23 @@ def ran_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     done = run_vtp(
         "run", "tuning", "--local", "--params", str(params), "--tuning-seed", "7", home=home
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_vtp(
+        "run",
+        "training",
+        "--local",
+        "--param",
+        "data_source=sample://diabetes.csv",
+        "--param",
+        "primary_metric=rmse",
+        "--param",
+        "metric_goal=minimize",
+        "--param",
+        "metric_threshold=1000.0",
+        "--param",
+        "model_display_name=diabetes-regressor",
+        home=home,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return home
@@ -178,10 +195,11 @@ def test_walk_run_step_plot_trials_version_lineage(browser, ui_url, ran_home):
     page.goto(ui_url + "/")
     assert page.url == ui_url + "/runs"
     rows = page.locator("#runs tr[data-run]")
-    assert rows.count() == 2
-    ids = [rows.nth(i).get_attribute("data-run") for i in range(2)]
+    assert rows.count() == 3
+    ids = [rows.nth(i).get_attribute("data-run") for i in range(3)]
+    regression_id = ids[0]  # the newest
     tuning_id = next(i for i in ids if i.startswith("tuning-"))
-    training_id = next(i for i in ids if i.startswith("training-"))
+    training_id = next(i for i in ids[1:] if i.startswith("training-"))
     shoot(page, "01-runs")
 
     # the tuning run: its graph of steps
@@ -242,9 +260,22 @@ def test_walk_run_step_plot_trials_version_lineage(browser, ui_url, ran_home):
 
     # models, and version 1 back to the training run
     page.click('header a[href="/models"]')
-    page.locator("a.version-link", has_text="1").first.click()
+    row = page.locator("#models tr", has_text="breast-cancer-classifier")
+    row.locator("a.version-link", has_text="1").first.click()
     assert page.locator("#lineage-run").inner_text() == training_id
     assert "custom job" in page.locator("#lineage").inner_text()
+
+    # a regression run: predicted against actual, residuals
+    page.goto(f"{ui_url}/runs/{regression_id}")
+    test_rows = int(float(page.locator("table.scalars td").last.inner_text()))
+    _, points = plot(page, "predicted-vs-actual", "point")
+    assert points == test_rows > 10
+    _, points = plot(page, "residuals", "point")
+    assert points == test_rows
+    _, bars = plot(page, "residual-histogram", "bar")
+    assert bars == 20
+    assert page.locator('svg[data-plot="roc"]').count() == 0
+    shoot(page, "08-regression")
 
     # two runs side by side
     query = urllib.parse.urlencode({"a": training_id, "b": tuning_id})
@@ -288,8 +319,12 @@ def test_vtp_runs_on_real_runs(ran_home):
 
     listed = run_vtp("runs", "list", home=ran_home)
     assert listed.returncode == 0, listed.stderr
-    assert len(listed.stdout.splitlines()) == 3
+    assert len(listed.stdout.splitlines()) == 4  # the header and three runs
     shown = run_vtp("runs", "show", "last", home=ran_home)
     assert shown.returncode == 0, shown.stderr
+    assert "data_source          sample://diabetes.csv" in shown.stdout
+    assert "metrics   " in shown.stdout and "rmse=" in shown.stdout
+    tuning = next(line.split()[0] for line in listed.stdout.splitlines() if "tuning-" in line)
+    shown = run_vtp("runs", "show", tuning, home=ran_home)
     assert "hyperparameter-tuning-job [tune]" in shown.stdout
     assert "tuning    " in shown.stdout and "@2" in shown.stdout
