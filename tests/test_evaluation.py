@@ -181,6 +181,15 @@ def test_multiclass(tmp_path):
         run_component(str(tmp_path / "model"), str(tmp_path / "test.csv"), tmp_path, task="binary")
 
 
+def test_regression_sample_is_evenly_spaced_and_bounded():
+    from vtp.components.evaluation.metrics import MAX_REGRESSION_POINTS, regression_sample
+
+    assert regression_sample(3).tolist() == [0, 1, 2]
+    kept = regression_sample(10_000)
+    assert len(kept) == MAX_REGRESSION_POINTS and kept[0] == 0 and kept[-1] == 9_999
+    assert (np.diff(kept) > 0).all()
+
+
 def test_roc_points_are_downsampled_and_monotone():
     rng = np.random.default_rng(0)
     positive = rng.random(5000) < 0.4
@@ -247,12 +256,17 @@ def test_regression_with_a_string_feature_from_csv_shards(tmp_path):
         metrics.metadata
     )
     assert metrics.metadata["r2"] > 0.9 and outputs.primary_metric_value < 1.0
-    regression = run_component.regression.metadata
+    regression = dict(run_component.regression.metadata)
+    actual, predicted = regression.pop("actualValues"), regression.pop("predictedValues")
     assert regression == {
         "rootMeanSquaredError": metrics.metadata["rmse"],
         "meanAbsoluteError": metrics.metadata["mae"],
         "rSquared": metrics.metadata["r2"],
     }
+    # every test row (100 < MAX_REGRESSION_POINTS), in order, for vtp ui's plots
+    assert actual == frame["price"].iloc[500:].tolist()
+    residuals = np.array(actual) - np.array(predicted)
+    assert np.sqrt(np.mean(residuals**2)) == pytest.approx(metrics.metadata["rmse"])
     assert classification.metadata == {}
     with pytest.raises(DataError, match="task is 'multiclass' but the model .* a regressor"):
         evaluate(str(tmp_path / "model"), str(tmp_path / "test"), "price", task="multiclass")

@@ -98,3 +98,37 @@ print("ok")
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+WEB = ("starlette", "jinja2", "uvicorn", "playwright", "vtp.ui.app")
+
+
+@pytest.mark.parametrize("argv", [("--help",), ("ui", "--help"), ("runs", "list")], ids=" ".join)
+def test_help_and_runs_load_no_web_framework(argv, tmp_path):
+    """`vtp --help` and `vtp runs` stay light: the UI's framework loads when `vtp ui` serves."""
+    script = f"""
+import contextlib, json, sys
+from vtp.cli.main import main
+with contextlib.redirect_stdout(sys.stderr):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as done:
+        code = done.code
+heavy = {(*HEAVY, *WEB)!r}
+print(json.dumps({{"code": code, "loaded": sorted(m for m in sys.modules if m in heavy)}}))
+"""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            *argv,
+            *(["--home", str(tmp_path)] if "list" in argv else []),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "loaded": []}

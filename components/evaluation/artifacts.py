@@ -8,6 +8,9 @@ import math
 from vtp.components.evaluation.metrics import Evaluation
 from vtp.components.evaluation.tasks import REGRESSION
 
+#: Keys of `google.RegressionMetrics` metadata holding the sample of test rows (`vtp ui` plots
+#: them: predicted against actual, residuals).
+ACTUAL_VALUES, PREDICTED_VALUES = "actualValues", "predictedValues"
 #: Our regression metric -> the `google.RegressionMetrics` metadata key.
 REGRESSION_KEYS = {"rmse": "rootMeanSquaredError", "mae": "meanAbsoluteError", "r2": "rSquared"}
 
@@ -23,6 +26,14 @@ def log_evaluation(result: Evaluation, metrics, classification_metrics, regressi
             value = result.scalars.get(name)
             if value is not None and math.isfinite(value):
                 regression_metrics.metadata[key] = value
+        pairs = [
+            (a, p)
+            for a, p in zip(result.actual, result.predicted, strict=True)
+            if math.isfinite(a) and math.isfinite(p)
+        ]
+        if pairs:
+            regression_metrics.metadata[ACTUAL_VALUES] = [a for a, _ in pairs]
+            regression_metrics.metadata[PREDICTED_VALUES] = [p for _, p in pairs]
         return
     classification_metrics.log_confusion_matrix(result.classes, result.confusion_matrix)
     if result.roc is not None:

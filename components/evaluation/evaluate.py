@@ -35,7 +35,8 @@ def evaluate_model(
             log_loss; multiclass: accuracy, f1_macro, log_loss, auc_ovr; regression: rmse,
             mae, r2 and the residual summary), plus test_rows.
         classification_metrics: Classifiers: the confusion matrix and, for binary, the ROC.
-        regression_metrics: Regressors: rootMeanSquaredError, meanAbsoluteError, rSquared.
+        regression_metrics: Regressors: rootMeanSquaredError, meanAbsoluteError, rSquared,
+            and actualValues / predictedValues: up to 500 test rows, evenly spaced.
         task: `auto` (from the model), `binary`, `multiclass` or `regression`; a model that
             does not fit the task is an error.
         target_column: Label column of the test split.

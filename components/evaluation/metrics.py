@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pandas and scikit-learn load lazily: compiling a pipeline n
     import pandas as pd
 
 MAX_ROC_POINTS = 200
+#: Test rows a regression evaluation records as (actual, predicted) pairs, for its plots.
+MAX_REGRESSION_POINTS = 500
 RESIDUAL_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _PARQUET_MAGIC = b"PAR1"
 
@@ -51,6 +53,9 @@ class Evaluation:
     roc: Roc | None = None
     residuals: dict[str, float] = field(default_factory=dict)
     features: list[str] = field(default_factory=list)
+    #: Regression: a sample of the test rows, evenly spaced, at most MAX_REGRESSION_POINTS.
+    actual: list[float] = field(default_factory=list)
+    predicted: list[float] = field(default_factory=list)
 
     def metric(self, name: str) -> float:
         """The scalar `name`; SpecError listing the available ones when there is none."""
@@ -223,7 +228,23 @@ def _regression(model: LoadedModel, x: np.ndarray, y: np.ndarray) -> Evaluation:
     }
     for q in RESIDUAL_QUANTILES:
         summary[f"residual_p{round(q * 100):02d}"] = float(np.quantile(residuals, q))
-    return Evaluation(task=REGRESSION, scalars=scalars, rows=len(y), residuals=summary)
+    keep = regression_sample(len(y))
+    return Evaluation(
+        task=REGRESSION,
+        scalars=scalars,
+        rows=len(y),
+        residuals=summary,
+        actual=[float(v) for v in y[keep]],
+        predicted=[float(v) for v in np.asarray(predicted)[keep]],
+    )
+
+
+def regression_sample(rows: int, max_points: int = MAX_REGRESSION_POINTS) -> np.ndarray:
+    """Indices of the rows kept for the plots: all of them, or `max_points` evenly spaced
+    (first and last included)."""
+    if rows <= max_points:
+        return np.arange(rows)
+    return np.unique(np.linspace(0, rows - 1, max_points).round().astype(int))
 
 
 def _classification(model: LoadedModel, task: str, x: np.ndarray, y: np.ndarray) -> Evaluation:

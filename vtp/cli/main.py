@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "vtp.cli.submit",
     "vtp.cli.schedule",
     "vtp.cli.trainer",
+    "vtp.cli.runs",
+    "vtp.cli.ui",
 )
 
 EPILOG = """examples, from laptop to Vertex:
@@ -34,6 +36,8 @@ EPILOG = """examples, from laptop to Vertex:
   vtp run distributed --local --param worker_count=2
   vtp run training --local --trainer ./my_trainer   your trainer, as the package Vertex runs
   vtp trainer package ./my_trainer --params-out trainer.yaml
+  vtp runs list                                 local runs: state, duration, metrics, model
+  vtp ui                                        browse runs, trials and models at 127.0.0.1:8765
   vtp models list                               models in the local registry
   vtp compile --check                           is compiled/ in sync with the source?
   vtp check --local                             validate every Vertex payload in compiled/

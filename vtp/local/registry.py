@@ -66,7 +66,7 @@ from typing import Any
 from vtp.defaults import DEFAULT_LOCATION, LOCAL_PROJECT
 from vtp.errors import RegistryError
 from vtp.home import registry_db
-from vtp.local.registry_schema import connect, ensure_schema
+from vtp.local.registry_schema import check_registry, connect, ensure_schema
 from vtp.local.registry_values import (
     DEFAULT_ALIAS,
     checked_aliases,
@@ -157,6 +157,8 @@ class LocalModelRegistry:
         db_path: the database file; it and its parent directory are created on first use.
         project: project of models created here and of bare-name lookups.
         location: location of models created here and of bare-name lookups.
+        read_only: read an existing database without writing to it (SQLite `mode=ro`): it is
+            checked, never created or migrated, and an upload fails.
     """
 
     def __init__(
@@ -165,6 +167,7 @@ class LocalModelRegistry:
         *,
         project: str = LOCAL_PROJECT,
         location: str = DEFAULT_LOCATION,
+        read_only: bool = False,
     ):
         for name, value in (("project", project), ("location", location)):
             if not isinstance(value, str) or not value or "/" in value or "@" in value:
@@ -177,14 +180,20 @@ class LocalModelRegistry:
         #: Called as (model_id, version_id) inside the upload transaction, after the version
         #: row is written and before its aliases; an exception from it rolls it all back.
         self._after_version_insert: Callable[[str, str], None] | None = None
-        ensure_schema(self.db_path)
+        self.read_only = read_only
+        if read_only:
+            if not self.db_path.is_file():
+                raise RegistryError(f"no registry database at {str(self.db_path)!r}")
+            check_registry(self.db_path)
+        else:
+            ensure_schema(self.db_path)
 
     # -- transactions
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
         try:
-            conn = connect(self.db_path)
+            conn = connect(self.db_path, read_only=self.read_only)
         except sqlite3.Error as exc:
             raise RegistryError(f"registry database {str(self.db_path)!r}: {exc}") from exc
         try:

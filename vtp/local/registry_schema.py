@@ -59,9 +59,15 @@ _DDL = (
 )
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with foreign keys on."""
-    conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with foreign keys on;
+    `read_only` opens the file with SQLite's `mode=ro` (a write fails, nothing is created)."""
+    if read_only:
+        conn = sqlite3.connect(
+            f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+        )
+    else:
+        conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
