@@ -8,6 +8,9 @@ WAL mode, and every connection waits up to `BUSY_TIMEOUT_S` for a lock.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -140,6 +143,8 @@ def ensure_schema(db_path: Path) -> None:
         RegistryError: the file is not a registry database, or one written by a newer vtp.
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    if not db_path.exists():
+        _create_atomically(db_path)
     check_not_empty(db_path)
     try:
         conn = connect(db_path)
@@ -172,3 +177,30 @@ def ensure_schema(db_path: Path) -> None:
         ) from exc
     finally:
         conn.close()
+
+
+def _create_atomically(db_path: Path) -> None:
+    """Creates a new registry with its schema in a temporary file, then links it into place:
+    a concurrent opener sees no file or a whole registry, never SQLite's 0-byte new file
+    (which `check_not_empty` would rightly refuse). A registry another process linked first
+    is kept."""
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    try:
+        conn = connect(tmp)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _DDL:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, db_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise RegistryError(f"registry database {str(db_path)!r} cannot be created: {exc}") from exc
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
