@@ -21,7 +21,7 @@ import pytest
 
 from vtp.cli.main import main
 from vtp.errors import JobError, SpecError
-from vtp.local import _docker
+from vtp.local import docker_runtime
 from vtp.local._commands import pool_launch
 from vtp.local._pools import parse_pools
 from vtp.local.executor import (
@@ -48,7 +48,7 @@ AIP = {"AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR"}
 @pytest.fixture(autouse=True)
 def fresh_engine(monkeypatch):
     """Each test finds (or misses) the engine itself: no Engine remembered across tests."""
-    monkeypatch.setattr(_docker, "_engine", None)
+    monkeypatch.setattr(docker_runtime, "_engine", None)
     for var in ("VTP_RUNTIME", "VTP_DOCKER_ARGS", "CUDA_VISIBLE_DEVICES"):
         monkeypatch.setenv(var, "")  # so that teardown restores what was there before
         monkeypatch.delenv(var)
@@ -264,12 +264,14 @@ def test_gpus(tmp_path, monkeypatch):
     assert gpus_flag(gpus=lambda: 4) == []
 
     (accel, _) = parse_pools(job.worker_pool_specs)
-    assert _docker.gpu_notice(accel, None, {}) == (
+    assert docker_runtime.gpu_notice(accel, None, {}) == (
         "workerpool0: NVIDIA_TESLA_T4 x 2 requested; running on CPU locally "
         "(nvidia-smi lists no GPU here)"
     )
-    assert "hides every GPU" in _docker.gpu_notice(accel, None, {"CUDA_VISIBLE_DEVICES": "-1"})
-    assert _docker.gpu_notice(accel, "all").endswith("containers get `--gpus all`")
+    assert "hides every GPU" in docker_runtime.gpu_notice(
+        accel, None, {"CUDA_VISIBLE_DEVICES": "-1"}
+    )
+    assert docker_runtime.gpu_notice(accel, "all").endswith("containers get `--gpus all`")
 
 
 def test_entrypoint_image_and_python_packages(tmp_path):
@@ -336,10 +338,10 @@ def test_engine_kind_and_extra_docker_options(tmp_path, monkeypatch):
 
 
 def test_docker_exit_codes_are_explained():
-    assert "docker could not run the container" in _docker.describe_docker_exit(125)
-    assert "not found in the image" in _docker.describe_docker_exit(127)
-    assert _docker.describe_docker_exit(137) == " (the container was killed by SIGKILL)"
-    assert _docker.describe_docker_exit(3) == ""
+    assert "docker could not run the container" in docker_runtime.describe_docker_exit(125)
+    assert "not found in the image" in docker_runtime.describe_docker_exit(127)
+    assert docker_runtime.describe_docker_exit(137) == " (the container was killed by SIGKILL)"
+    assert docker_runtime.describe_docker_exit(3) == ""
 
 
 # supervision, against a stand-in docker CLI ----------------------------------------------------

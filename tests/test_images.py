@@ -27,7 +27,7 @@ from support.dockerfiles import instructions
 from vtp.cli.main import main
 from vtp.cloud import images
 from vtp.errors import SpecError, VtpError
-from vtp.local import _docker
+from vtp.local import docker_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINERS = REPO / "trainers"
@@ -331,7 +331,7 @@ def test_cloud_build_plan_one_config_for_every_image_and_tag(tmp_path):
 @pytest.fixture(autouse=True)
 def fresh_engine(monkeypatch):
     """Every test probes the Docker engine itself (none is remembered across tests)."""
-    monkeypatch.setattr(_docker, "_engine", None)
+    monkeypatch.setattr(docker_runtime, "_engine", None)
 
 
 def tools_only(tmp_path: Path, *names: str) -> str:

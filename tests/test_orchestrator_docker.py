@@ -11,7 +11,7 @@ from support.pipelines import compile_pipeline
 from test_docker_runtime import STAND_IN, calls, options
 
 from vtp.home import LocalHome
-from vtp.local import _docker
+from vtp.local import docker_runtime
 from vtp.local.run import run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def stand_in(tmp_path, monkeypatch):
     script.write_text(f"#!{sys.executable}\n" + textwrap.dedent(STAND_IN))
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(_docker, "_engine", None)
+    monkeypatch.setattr(docker_runtime, "_engine", None)
     monkeypatch.delenv("VTP_IMAGE_COMMANDS", raising=False)
     return state
 

@@ -228,7 +228,7 @@ def test_steps_2_to_8_configure_images_compile_check_publish_submit_schedule(
     from standins.gcs import gcs_emulator
     from standins.vertex_api import VertexStandIn
 
-    from vtp.local._docker import engine_problem
+    from vtp.local.docker_runtime import engine_problem
 
     walk = Walkthrough(steps=STEPS - {"run"})
 

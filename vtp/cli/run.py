@@ -296,7 +296,7 @@ def _preflight(ir, values, home, args) -> None:
     """Before any step: the trainer of a catalog pipeline can run here (else exit 2), its
     environment is ready (a Python package's is built now, not by the first step)."""
     from vtp import config
-    from vtp.local._docker import runtime_from_env
+    from vtp.local.docker_runtime import runtime_from_env
     from vtp.local.preflight import check_local_trainer, reference_default_notice
 
     def say(line: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from vtp.errors import SpecError, VtpError
-from vtp.local._docker import INSTALL_DOCKER
+from vtp.local.docker_runtime import INSTALL_DOCKER
 
 DOCKER, CLOUD_BUILD = "docker", "cloud-build"
 #: Vertex AI training and pipeline machines are x86-64.
@@ -323,7 +323,7 @@ def choose_builder(forced: str | None, *, registry: str, dry_run: bool) -> tuple
     engine answers, else Cloud Build (which pushes, so it needs `registry`). ToolsMissing
     names what to install.
     """
-    from vtp.local._docker import engine_problem
+    from vtp.local.docker_runtime import engine_problem
 
     if forced == CLOUD_BUILD:
         check_registry(registry, required="to build with Cloud Build (it pushes the images)")

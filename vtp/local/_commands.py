@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtp.errors import JobError
-from vtp.local._docker import DOCKER, RUNTIME_ENV, runtime_from_env
 from vtp.local._pools import Pool
+from vtp.local.docker_runtime import DOCKER, RUNTIME_ENV, runtime_from_env
 from vtp.local.image_commands import (
     IMAGE_COMMANDS_ENV,
     configured_image_commands_and_source,

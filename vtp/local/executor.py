@@ -3,7 +3,7 @@
 Each replica of each pool runs with the Vertex runtime contract (docs: vertex-contract.md):
 `CLUSTER_SPEC`, `TF_CONFIG`, `MASTER_*`, `AIP_*` directories, and Cloud Storage references
 mapped onto a local root. Two runtimes: `process` (the default) runs each replica as a local
-process; `docker` runs each as `docker run` of its pool's image (`_docker.py`). The job
+process; `docker` runs each as `docker run` of its pool's image (`docker_runtime.py`). The job
 succeeds when every replica exits 0; the first failure, the timeout, or `should_stop()` stops
 every replica (its process group, or its container).
 """
@@ -32,7 +32,8 @@ from vtp.local._commands import (
     image_commands_from_env,
     pool_launch,
 )
-from vtp.local._docker import (
+from vtp.local._pools import DEFAULT_TIMEOUT, Pool, parse_pools, parse_timeout, snake_keys
+from vtp.local.docker_runtime import (
     DOCKER,
     PROCESS,
     RUNTIME_ENV,
@@ -55,8 +56,6 @@ from vtp.local._docker import (
     select_runtime,
     visible_gpus,
 )
-from vtp.local._pools import DEFAULT_TIMEOUT, Pool, parse_pools, parse_timeout, snake_keys
-from vtp.local._process import ReplicaProcess, Terminated, describe_exit, sigterm_raises, stop_all
 from vtp.local.replica_env import (
     CUDA_ENV,
     OutputDirs,
@@ -66,6 +65,13 @@ from vtp.local.replica_env import (
     plan_replicas,
     replica_env,
     rewrite_gcs,
+)
+from vtp.local.replica_process import (
+    ReplicaProcess,
+    Terminated,
+    describe_exit,
+    sigterm_raises,
+    stop_all,
 )
 
 __all__ = [

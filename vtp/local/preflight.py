@@ -39,7 +39,7 @@ def check_local_trainer(
     """
     from vtp.local._commands import find_image_command, image_commands_from_env
     from vtp.local._commands import unmapped_image_error as unmapped
-    from vtp.local._docker import DOCKER
+    from vtp.local.docker_runtime import DOCKER
     from vtp.local.replica_env import rewrite_gcs
     from vtp.local.trainer_envs import ensure_env
 

@@ -50,9 +50,9 @@ from vtp.local._commands import (
     pool_launch,
 )
 from vtp.local._pools import parse_pools
-from vtp.local._process import Terminated, sigterm_raises
 from vtp.local._trial import HP_METRIC_FILE_ENV, Outcome, TrialRun, conclude, trial_record
 from vtp.local.executor import STOP_GRACE_S, LocalJob, run_local_job
+from vtp.local.replica_process import Terminated, sigterm_raises
 
 __all__ = ["TuningJobCancelled", "TuningJobFailed", "failure_limit", "run_local_study"]
 

@@ -97,7 +97,7 @@ def serve(
 ) -> int:
     """Runs the model server until it exits or vtp is stopped; returns the server's exit
     code (SIGINT/SIGTERM to vtp stop it and raise KeyboardInterrupt)."""
-    from vtp.local._process import ReplicaProcess, stop_all
+    from vtp.local.replica_process import ReplicaProcess, stop_all
 
     work_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="serve-", dir=work_root))

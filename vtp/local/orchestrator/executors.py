@@ -111,7 +111,7 @@ class Executor:
 
 
 def _wait(process, ctx: StepContext, what: str) -> None:
-    from vtp.local._process import describe_exit
+    from vtp.local.replica_process import describe_exit
 
     code = process.wait(ctx.should_stop)
     if code is None:
@@ -358,7 +358,7 @@ class ContainerExecutor(Executor):
         try:
             _wait(process, ctx, f"container {self.image}")
         finally:
-            from vtp.local._docker import _cli
+            from vtp.local.docker_runtime import _cli
 
             _cli(str(self.docker), "rm", "--force", name)
         return None
@@ -458,11 +458,11 @@ def _container(image: str, command: list, args: list, env: dict, component: str)
     local = _commands.find_image_command(image, _commands.image_commands_from_env())
     if local is not None:
         return ContainerExecutor(image, command, args, env, local=local)
-    from vtp.local._docker import engine_problem
+    from vtp.local.docker_runtime import engine_problem
 
     problem = engine_problem()
     if problem is None:
-        from vtp.local._docker import docker_engine
+        from vtp.local.docker_runtime import docker_engine
 
         return ContainerExecutor(image, command, args, env, docker=docker_engine().docker)
     example = json.dumps({untagged: ["python", "-m", "your.module"]})

@@ -62,8 +62,8 @@ class RunSettings:
 def start_zygote() -> Any:
     """Starts a zygote now (it imports KFP's executor while vtp prepares the run); None if it
     cannot start. Call from the main thread."""
-    from vtp.local._process import start_reaper
     from vtp.local.orchestrator.steps import Zygote
+    from vtp.local.replica_process import start_reaper
 
     start_reaper()
     try:
@@ -161,7 +161,7 @@ def run_plan(
         )
         for notice in plan.notices:
             print(f"  notice: {notice}", file=out, flush=True)
-    from vtp.local._process import start_reaper, stop_reaper
+    from vtp.local.replica_process import start_reaper, stop_reaper
 
     scheduler: Scheduler | None = None
     zygote = settings.zygote
@@ -240,7 +240,7 @@ def run_plan(
 
 def discard_zygote(zygote: Any) -> None:
     """Ends a zygote (and the reaper) started for a run that did not start."""
-    from vtp.local._process import stop_reaper
+    from vtp.local.replica_process import stop_reaper
 
     if zygote is not None:
         zygote.kill()

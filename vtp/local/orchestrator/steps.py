@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from vtp.local._process import (
+from vtp.local.orchestrator.tasklog import pump
+from vtp.local.replica_process import (
     _death_signal_preexec,
     _group_has_live_member,
     guard_group,
     release_group,
 )
-from vtp.local.orchestrator.tasklog import pump
 
 STOP_GRACE_S = 2.0
 

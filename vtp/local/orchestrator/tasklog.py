@@ -111,7 +111,7 @@ class TaskLog:
 
 def pump(stream, sink) -> threading.Thread:
     """Starts a thread copying a binary stream into `sink` (a `TaskLog`) in bounded pieces."""
-    from vtp.local._process import read_pieces
+    from vtp.local.replica_process import read_pieces
 
     def run() -> None:
         with contextlib.suppress(OSError, ValueError), stream:

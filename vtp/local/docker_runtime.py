@@ -28,8 +28,8 @@ from pathlib import Path
 from vtp.errors import JobError, SpecError
 from vtp.gcs import GCS_FUSE_ROOT, GCS_ROOT_ENV
 from vtp.local._pools import Pool
-from vtp.local._process import ReplicaProcess
 from vtp.local.replica_env import CUDA_ENV, Replica, rewrite_gcs
+from vtp.local.replica_process import ReplicaProcess
 
 RUNTIME_ENV = "VTP_RUNTIME"
 PROCESS, DOCKER = "process", "docker"
