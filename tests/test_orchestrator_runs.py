@@ -199,6 +199,7 @@ def test_one_of_over_artifacts_takes_the_branch_that_ran(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_retry_waits_its_backoff_and_records_every_attempt(tmp_path):
     counter = tmp_path / "counter"
 
@@ -228,6 +229,7 @@ def test_a_retried_step_that_keeps_failing_fails_after_its_retries(tmp_path):
     assert len(caught.value.record.tasks["fail"].attempts) == 2
 
 
+@pytest.mark.slow
 def test_cache_reuses_identical_steps_and_their_dependants(tmp_path):
     @dsl.pipeline(name="cached")
     def cached(text: str = "a"):

@@ -152,6 +152,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_predict_writes_vertex_batch_output_and_names_refused_lines(home, sklearn_model, tmp_path):
     model, x = sklearn_model
     rows = x.head(5).to_numpy().tolist()
@@ -187,6 +188,7 @@ def test_predict_of_an_unknown_model_or_file_is_bad_input(home, sklearn_model, t
     assert proc.returncode == 2 and "is not a file" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*Saving model in the UBJSON format")
 def test_xgboost_model_bst_is_predicted_like_the_prebuilt_container(home, tmp_path):
     import xgboost as xgb

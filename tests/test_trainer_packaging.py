@@ -49,6 +49,7 @@ def project(root: Path, *modules: str, requires: str = "[]") -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_script_is_wrapped_as_the_sdk_wraps_it(tmp_path):
     (tmp_path / "src").mkdir()
     script = tmp_path / "src" / "train.py"
@@ -67,6 +68,7 @@ def test_a_script_is_wrapped_as_the_sdk_wraps_it(tmp_path):
     assert content_hash(other.sdist) != content_hash(built.sdist)
 
 
+@pytest.mark.slow
 def test_a_packaged_directory_is_built_as_it_is(tmp_path):
     root = project(tmp_path / "team", "trainer.task", "trainer.utils")
     built = build_trainer(root, tmp_path / "dist")
@@ -119,6 +121,7 @@ def package(tmp_path_factory) -> Path:
     return build_trainer(project(root / "team", "trainer.task"), root / "dist").sdist
 
 
+@pytest.mark.slow
 def test_environments_are_built_once_and_shared(tmp_path, package):
     rebuilt = build_trainer(project(tmp_path / "team", "trainer.task"), tmp_path / "d").sdist
     assert env_key([rebuilt]) == env_key([package])  # timestamps do not count

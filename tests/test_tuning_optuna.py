@@ -75,6 +75,7 @@ def check_in_domain(values: dict) -> None:
             assert v in p.values, (p.parameter_id, v)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["RANDOM_SEARCH", "ALGORITHM_UNSPECIFIED"])
 def test_every_kind_and_scale_stays_in_bounds(algorithm):
     study = StudySpec([ACC], EVERY_KIND, algorithm=algorithm)
@@ -133,6 +134,7 @@ def conditional_study(algorithm: str = "RANDOM_SEARCH") -> StudySpec:
     return StudySpec([LOSS], [optimizer, IntegerParameter("seed", 0, 1)], algorithm=algorithm)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["RANDOM_SEARCH", "ALGORITHM_UNSPECIFIED"])
 def test_conditions_are_honoured(algorithm):
     n = 300 if algorithm == "RANDOM_SEARCH" else 80
@@ -260,6 +262,7 @@ def test_median_pruner_stops_a_trial_behind_the_median():
     assert laggard.should_prune()
 
 
+@pytest.mark.slow
 def test_seeded_samplers_repeat():
     study = StudySpec([ACC], EVERY_KIND)
     assert run(study, 15, seed=4) == run(study, 15, seed=4)
