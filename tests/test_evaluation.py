@@ -174,7 +174,17 @@ def test_multiclass(tmp_path):
     matrix = classification.metadata["confusionMatrix"]
     assert [s["displayName"] for s in matrix["annotationSpecs"]] == ["0", "1", "2"]
     assert sum(sum(r["row"]) for r in matrix["rows"]) == 38
-    assert "confidenceMetrics" not in classification.metadata
+    assert "confidenceMetrics" not in classification.metadata  # KFP's one curve: binary only
+    curves = classification.metadata["oneVsRestRoc"]
+    assert [c["class"] for c in curves] == ["0", "1", "2"]
+    aucs = [c["auc"] for c in curves]
+    assert all(0.5 < a <= 1.0 for a in aucs)
+    assert metrics.metadata["auc_ovr"] == pytest.approx(sum(aucs) / 3)  # sklearn's macro OvR
+    for curve in curves:
+        points = curve["confidenceMetrics"]
+        assert points[0]["falsePositiveRate"] == 0.0 and points[-1]["recall"] == 1.0
+        fprs = [p["falsePositiveRate"] for p in points]
+        assert fprs == sorted(fprs)
     with pytest.raises(SpecError, match="one of accuracy, auc_ovr, f1_macro, log_loss, got 'auc'"):
         run_component(str(tmp_path / "model"), str(tmp_path / "test.csv"), tmp_path)
     with pytest.raises(DataError, match="task is 'binary' but the model .* of 3 classes"):

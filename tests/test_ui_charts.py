@@ -175,3 +175,46 @@ def test_empty_and_single_point_charts_are_valid(n):
     parse(charts.roc_curve([(0.0, 0.0, 1.0)] * n))
     parse(charts.parallel_coordinates([("x", False)], [("1", [1.0, 0.5], True)] * n, "m"))
     parse(dag.render([step("a")] * n, lambda s: "/"))
+
+
+def test_a_multiclass_evaluation_reads_and_plots_each_class_against_the_rest(tmp_path):
+    from dataclasses import replace
+
+    from vtp.home import LocalHome
+    from vtp.local.history import evaluations
+    from vtp.ui.app import UI
+
+    curve = [
+        {"confidenceThreshold": 1.0, "falsePositiveRate": 0.0, "recall": 0.0},
+        {"confidenceThreshold": 0.5, "falsePositiveRate": 0.1, "recall": 0.9},
+        {"confidenceThreshold": 0.0, "falsePositiveRate": 1.0, "recall": 1.0},
+    ]
+    artifact = {
+        "type": {"schemaTitle": "system.ClassificationMetrics"},
+        "metadata": {
+            "confusionMatrix": {
+                "annotationSpecs": [{"displayName": c} for c in ("a", "b", "<c>")],
+                "rows": [{"row": [3, 0, 0]}, {"row": [0, 3, 0]}, {"row": [0, 1, 2]}],
+            },
+            "oneVsRestRoc": [
+                {"class": "a", "auc": 0.99, "confidenceMetrics": curve},
+                {"class": "b", "auc": 0.9, "confidenceMetrics": list(reversed(curve))},
+                {"class": "<c>", "auc": None, "confidenceMetrics": [{"recall": "x"}, 7]},
+            ],
+        },
+    }
+    evaluation = evaluations.of_step(replace(step("evaluate"), outputs={"cm": artifact}))
+    assert evaluation.task == "multiclass" and evaluation.roc == []
+    names = [(n, a) for n, a, _ in evaluation.roc_one_vs_rest]
+    assert names == [("a", 0.99), ("b", 0.9), ("<c>", None)]
+    assert evaluation.roc_one_vs_rest[0][2] == evaluation.roc_one_vs_rest[1][2]  # sorted points
+    assert evaluation.roc_one_vs_rest[2][2] == []  # bad points skipped
+    first = evaluation.roc_one_vs_rest[0][2]
+    root = parse(charts.roc_curve(first, 0.99, against="class a vs rest"))
+    assert root.find("s:title", NS).text == "ROC curve, class a vs rest (AUC 0.9900)"
+    assert len(marks(root, "point")) == 3
+    escaped = charts.roc_curve([], None, against="class <c> vs rest")
+    assert "class &lt;c&gt; vs rest" in escaped and "<c>" not in escaped
+    plots = [parse(str(svg)) for svg in UI(LocalHome(tmp_path)).plots(evaluation)]
+    kinds = [p.get("data-plot") for p in plots]
+    assert kinds == ["confusion-matrix", "roc", "roc", "roc"]

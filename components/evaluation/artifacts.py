@@ -11,6 +11,10 @@ from vtp.components.evaluation.tasks import REGRESSION
 #: Keys of `google.RegressionMetrics` metadata holding the sample of test rows (`vtp ui` plots
 #: them: predicted against actual, residuals).
 ACTUAL_VALUES, PREDICTED_VALUES = "actualValues", "predictedValues"
+#: Key of `ClassificationMetrics` metadata holding a multiclass model's ROC of each class
+#: against the rest: [{"class", "auc", "confidenceMetrics": [...]}], each curve in the form
+#: of KFP's own `confidenceMetrics` (`vtp ui` plots them).
+ONE_VS_REST_ROC = "oneVsRestRoc"
 #: Our regression metric -> the `google.RegressionMetrics` metadata key.
 REGRESSION_KEYS = {"rmse": "rootMeanSquaredError", "mae": "meanAbsoluteError", "r2": "rSquared"}
 
@@ -38,3 +42,15 @@ def log_evaluation(result: Evaluation, metrics, classification_metrics, regressi
     classification_metrics.log_confusion_matrix(result.classes, result.confusion_matrix)
     if result.roc is not None:
         classification_metrics.log_roc_curve(result.roc.fpr, result.roc.tpr, result.roc.thresholds)
+    if result.roc_one_vs_rest:
+        classification_metrics.metadata[ONE_VS_REST_ROC] = [
+            {
+                "class": name,
+                "auc": auc,
+                "confidenceMetrics": [
+                    {"confidenceThreshold": t, "falsePositiveRate": f, "recall": r}
+                    for f, r, t in zip(roc.fpr, roc.tpr, roc.thresholds, strict=True)
+                ],
+            }
+            for name, roc, auc in result.roc_one_vs_rest
+        ]

@@ -34,7 +34,8 @@ def evaluate_model(
         metrics: Every scalar of the task (binary: auc, accuracy, precision, recall, f1,
             log_loss; multiclass: accuracy, f1_macro, log_loss, auc_ovr; regression: rmse,
             mae, r2 and the residual summary), plus test_rows.
-        classification_metrics: Classifiers: the confusion matrix and, for binary, the ROC.
+        classification_metrics: Classifiers: the confusion matrix and the ROC (multiclass: each
+            class against the rest).
         regression_metrics: Regressors: rootMeanSquaredError, meanAbsoluteError, rSquared,
             and actualValues / predictedValues: up to 500 test rows, evenly spaced.
         task: `auto` (from the model), `binary`, `multiclass` or `regression`; a model that

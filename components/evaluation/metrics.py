@@ -4,7 +4,7 @@ The metrics are those of the task (`components.evaluation.tasks.METRICS`):
 
 - binary: auc, accuracy, precision, recall, f1, log_loss, the confusion matrix and ROC points;
 - multiclass: accuracy, f1_macro, log_loss, auc_ovr (one-vs-rest, when every class is in the
-  split) and the confusion matrix;
+  split), the confusion matrix and each class's ROC against the rest;
 - regression: rmse, mae, r2, and a summary of the residuals (label - prediction).
 """
 
@@ -51,6 +51,8 @@ class Evaluation:
     classes: list[str] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)  # rows: true, cols: predicted
     roc: Roc | None = None
+    #: Multiclass: each class against the rest, as (class, ROC, its AUC).
+    roc_one_vs_rest: list[tuple[str, Roc, float]] = field(default_factory=list)
     residuals: dict[str, float] = field(default_factory=dict)
     features: list[str] = field(default_factory=list)
     #: Regression: a sample of the test rows, evenly spaced, at most MAX_REGRESSION_POINTS.
@@ -269,6 +271,7 @@ def _classification(model: LoadedModel, task: str, x: np.ndarray, y: np.ndarray)
         "log_loss": float(skm.log_loss(y_idx, proba, labels=labels)),
     }
     roc = None
+    roc_one_vs_rest: list[tuple[str, Roc, float]] = []
     if task == BINARY:
         scalars["precision"] = float(skm.precision_score(y_idx, p_idx, zero_division=0))
         scalars["recall"] = float(skm.recall_score(y_idx, p_idx, zero_division=0))
@@ -284,6 +287,15 @@ def _classification(model: LoadedModel, task: str, x: np.ndarray, y: np.ndarray)
             scalars["auc_ovr"] = float(
                 skm.roc_auc_score(y_idx, proba, multi_class="ovr", labels=labels)
             )
+            for i, name in enumerate(classes.tolist()):
+                positive = y_idx == i
+                roc_one_vs_rest.append(
+                    (
+                        str(name),
+                        roc_points(positive, proba[:, i]),
+                        float(skm.roc_auc_score(positive, proba[:, i])),
+                    )
+                )
     return Evaluation(
         task=task,
         scalars=scalars,
@@ -291,6 +303,7 @@ def _classification(model: LoadedModel, task: str, x: np.ndarray, y: np.ndarray)
         classes=[str(c) for c in classes.tolist()],
         confusion_matrix=[[int(v) for v in row] for row in matrix],
         roc=roc,
+        roc_one_vs_rest=roc_one_vs_rest,
     )
 
 

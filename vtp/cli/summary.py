@@ -22,8 +22,8 @@ _REPORT_TYPES = {"system.HTML": "HTML", "system.Markdown": "Markdown"}
 _PLOTS = {
     "confusionMatrix": "confusion matrix",
     "confidenceMetrics": "ROC curve",
-    "residuals": "residuals",
-    "predictedVsActual": "predicted vs actual",
+    "oneVsRestRoc": "ROC curve of each class against the rest",
+    "actualValues": "predicted vs actual, residuals",
 }
 
 

@@ -132,6 +132,8 @@ class UI:
             out.append(Markup(charts.confusion_matrix(evaluation.classes, evaluation.confusion)))
         if evaluation.roc:
             out.append(Markup(charts.roc_curve(evaluation.roc, evaluation.scalars.get("auc"))))
+        for name, auc, points in evaluation.roc_one_vs_rest:
+            out.append(Markup(charts.roc_curve(points, auc, against=f"class {name} vs rest")))
         if evaluation.actual:
             out.append(Markup(charts.predicted_vs_actual(evaluation.actual, evaluation.predicted)))
             out.append(Markup(charts.residuals(evaluation.actual, evaluation.predicted)))

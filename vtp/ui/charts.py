@@ -147,9 +147,13 @@ def _short(text: str, chars: int = 12) -> str:
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
-def roc_curve(points: Sequence[tuple[float, float, float]], auc: float | None = None) -> str:
-    """(false positive rate, true positive rate, threshold) points, with the chance diagonal."""
-    title = "ROC curve" + (f" (AUC {auc:.4f})" if auc is not None else "")
+def roc_curve(
+    points: Sequence[tuple[float, float, float]], auc: float | None = None, against: str = ""
+) -> str:
+    """(false positive rate, true positive rate, threshold) points, with the chance diagonal;
+    `against` names a one-vs-rest curve's class."""
+    title = "ROC curve" + (f", {against}" if against else "")
+    title += f" (AUC {auc:.4f})" if auc is not None else ""
     out = _open("roc", title)
     x = Axis(0.0, 1.0, _LEFT, WIDTH - _RIGHT, pad=0.02)
     y = Axis(0.0, 1.0, HEIGHT - _BOTTOM, _TOP, pad=0.02)

@@ -14,6 +14,10 @@ CLASSIFICATION = "system.ClassificationMetrics"
 REGRESSION = "google.RegressionMetrics"
 #: Keys of the regression artifact's metadata holding the evaluated sample.
 ACTUAL, PREDICTED = "actualValues", "predictedValues"
+#: Key of the classification artifact's metadata holding a multiclass model's ROC per class.
+ONE_VS_REST_ROC = "oneVsRestRoc"
+
+RocPoints = list[tuple[float, float, float]]  # (fpr, tpr, threshold)
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,9 @@ class Evaluation:
     scalars: dict[str, float]
     classes: list[str] = field(default_factory=list)
     confusion: list[list[float]] = field(default_factory=list)
-    roc: list[tuple[float, float, float]] = field(default_factory=list)  # (fpr, tpr, threshold)
+    roc: RocPoints = field(default_factory=list)
+    #: Multiclass: (class, AUC or None, ROC points) of each class against the rest.
+    roc_one_vs_rest: list[tuple[str, float | None, RocPoints]] = field(default_factory=list)
     actual: list[float] = field(default_factory=list)
     predicted: list[float] = field(default_factory=list)
     residuals: dict[str, float] = field(default_factory=dict)
@@ -56,6 +62,23 @@ def _floats(values: Any) -> list[float]:
         return []
 
 
+def _roc_points(points: Any) -> RocPoints:
+    """KFP's `confidenceMetrics` as sorted (fpr, tpr, threshold) points; bad entries skipped."""
+    out: RocPoints = []
+    for point in points if isinstance(points, list) else []:
+        try:
+            out.append(
+                (
+                    float(point.get("falsePositiveRate", 0.0)),
+                    float(point.get("recall", 0.0)),
+                    float(point.get("confidenceThreshold", 0.0)),
+                )
+            )
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return sorted(out)
+
+
 def of_step(step: StepView) -> Evaluation | None:
     """The evaluation a step wrote; None when it wrote no metrics artifact."""
     scalars: dict[str, float] = {}
@@ -63,23 +86,24 @@ def of_step(step: StepView) -> Evaluation | None:
         scalars.update(_numbers(art.get("metadata") or {}))
     classes: list[str] = []
     confusion: list[list[float]] = []
-    roc: list[tuple[float, float, float]] = []
+    roc: RocPoints = []
+    roc_one_vs_rest: list[tuple[str, float | None, RocPoints]] = []
     for art in step.artifacts(CLASSIFICATION).values():
         meta = art.get("metadata") or {}
         matrix = meta.get("confusionMatrix") or {}
         classes = [str(s.get("displayName", "")) for s in matrix.get("annotationSpecs") or []]
         confusion = [_floats(r.get("row")) for r in matrix.get("rows") or []]
-        for point in meta.get("confidenceMetrics") or []:
-            try:
-                roc.append(
+        roc = _roc_points(meta.get("confidenceMetrics"))
+        for curve in meta.get(ONE_VS_REST_ROC) or []:
+            if isinstance(curve, dict):
+                auc = curve.get("auc")
+                roc_one_vs_rest.append(
                     (
-                        float(point.get("falsePositiveRate", 0.0)),
-                        float(point.get("recall", 0.0)),
-                        float(point.get("confidenceThreshold", 0.0)),
+                        str(curve.get("class", "")),
+                        float(auc) if isinstance(auc, int | float) else None,
+                        _roc_points(curve.get("confidenceMetrics")),
                     )
                 )
-            except (TypeError, ValueError):
-                continue
     actual: list[float] = []
     predicted: list[float] = []
     for art in step.artifacts(REGRESSION).values():
@@ -96,7 +120,8 @@ def of_step(step: StepView) -> Evaluation | None:
         scalars={k: v for k, v in scalars.items() if k not in residuals},
         classes=classes,
         confusion=confusion,
-        roc=sorted(roc),
+        roc=roc,
+        roc_one_vs_rest=roc_one_vs_rest,
         actual=actual,
         predicted=predicted,
         residuals=residuals,
