@@ -35,6 +35,13 @@ STUDY_PARAMETERS = [
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
+@pytest.fixture(autouse=True)
+def _trainer_image_mapped(monkeypatch):
+    """POOL's trainer image runs here (mapped to a command), so a pipeline's only findings are
+    the ones a test is about; the test of an unmapped image clears it."""
+    monkeypatch.setenv("VTP_IMAGE_COMMANDS", '{"europe-docker.pkg.dev/p/r/trainer": ["true"]}')
+
+
 @dsl.component(base_image="python:3.11")
 def two_outputs() -> NamedTuple("Outputs", [("score", float), ("verdict", str)]):
     from collections import namedtuple

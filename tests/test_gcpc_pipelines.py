@@ -46,12 +46,9 @@ def _home(tmp_path: Path) -> Path:
     return home
 
 
-def _vtp(path: Path, home: Path, *params: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "VTP_IMAGE_COMMANDS": json.dumps({TRAINER_IMAGE: ["python", str(EXAMPLES / "trainer.py")]}),
-        "PYTHONUNBUFFERED": "1",
-    }
+def _vtp(path: Path, home: Path, *params: str, mapped: bool = True) -> subprocess.CompletedProcess:
+    mapping = {TRAINER_IMAGE: ["python", str(EXAMPLES / "trainer.py")]} if mapped else {}
+    env = {**os.environ, "VTP_IMAGE_COMMANDS": json.dumps(mapping), "PYTHONUNBUFFERED": "1"}
     args = [arg for p in ("project=team-project", *params) for arg in ("--param", p)]
     return subprocess.run(
         [sys.executable, "-m", "vtp", "run", str(path), "--local", "--home", str(home), *args],
@@ -109,6 +106,17 @@ def test_gcpc_training_job_importer_condition_and_upload_run_locally(tmp_path):
     assert gate.returncode == 0, gate.stderr[-3000:]
     assert "skip condition-1 [good-enough]  (condition false)" in gate.stderr
     assert [v.version_id for v in registry.list_versions("team-classifier")] == ["1"]
+
+
+def test_an_unmapped_trainer_image_is_refused_before_the_first_step(tmp_path):
+    path = _compile("train_and_upload", tmp_path)
+    home = _home(tmp_path)
+    proc = _vtp(path, home, mapped=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "task 'custom-training-job': worker pool 0 runs image" in proc.stderr
+    assert TRAINER_IMAGE in proc.stderr and "VTP_IMAGE_COMMANDS=" in proc.stderr
+    assert not (home / "jobs").exists() or not list((home / "jobs").glob("*/job.json"))
+    assert not (home / "gcs" / "team-bucket" / "training").exists()  # nothing ran
 
 
 def test_gcpc_sweep_in_parallel_for_with_an_exit_handler(tmp_path):

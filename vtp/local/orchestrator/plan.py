@@ -3,7 +3,8 @@ it refuses (each refusal names the task or component and what would make it runn
 
 Refused before the run:
 - a GCPC launcher without a local twin, an image neither mapped to a local command nor
-  runnable with a Docker engine, a `packages_to_install` entry that is not installed;
+  runnable with a Docker engine (a container component's, or a custom or tuning job's worker
+  pool image given as a constant), a `packages_to_install` entry that is not installed;
 - a trigger condition that is not CEL of the form KFP compiles (at load, `ir.py`);
 - a `ParallelFor` item selector other than `parseJson(string_value)[...]`;
 - a pipeline placeholder (`{{$.pipeline_...}}`) this orchestrator does not know;
@@ -100,6 +101,7 @@ def survey(ir: PipelineIR) -> tuple[Plan, list[str]]:
                 problems.append(f"{where}: {_CHANNEL_PROBLEM} {constant!r}")
         if component.dag is not None:
             continue
+        problems += _unrunnable_pool_images(ir, task, where)
         label = component.executor_label or ""
         if label in executors:
             continue
@@ -126,6 +128,62 @@ def survey(ir: PipelineIR) -> tuple[Plan, list[str]]:
                         f"unknown placeholder {unknown}"
                     )
     return Plan(ir, executors, notices), list(dict.fromkeys(problems))
+
+
+def _worker_pool_specs(ir: PipelineIR, task: TaskSpec) -> Any:
+    """The `worker_pool_specs` a job launcher's task passes as a constant (or its component's
+    default), None when it comes from another task or a pipeline parameter."""
+    spec = (task.inputs.get("parameters") or {}).get("worker_pool_specs")
+    if spec is not None:
+        return (spec.get("runtimeValue") or {}).get("constant")
+    pspec = ir.component(task.component).interface.params.get("worker_pool_specs")
+    return pspec.default if pspec is not None and pspec.has_default else None
+
+
+def _unrunnable_pool_images(ir: PipelineIR, task: TaskSpec, where: str) -> list[str]:
+    """A custom or tuning job's worker pool images, known before the run, that nothing here
+    can run (not mapped to a local command, no Docker engine): refused now, not when the job
+    starts. Images filled in at run time are checked when the job starts."""
+    label = ir.component(task.component).executor_label or ""
+    container = ir.executors.get(label, {}).get("container") or {}
+    from vtp.local.orchestrator.executors import launcher_module
+
+    if not launcher_module([*(container.get("command") or []), *(container.get("args") or [])]):
+        return []
+    pools = _worker_pool_specs(ir, task)
+    if isinstance(pools, str):
+        try:
+            pools = json.loads(pools)
+        except ValueError:
+            return []
+    if not isinstance(pools, list):
+        return []
+    from vtp.local import _commands
+    from vtp.local.docker_runtime import engine_problem
+
+    problems = []
+    for i, pool in enumerate(pools):
+        spec = (
+            (pool.get("container_spec") or pool.get("containerSpec") or {})
+            if isinstance(pool, dict)
+            else {}
+        )
+        image = spec.get("image_uri") or spec.get("imageUri") if isinstance(spec, dict) else None
+        if not isinstance(image, str) or not image or "{{" in image:
+            continue
+        if _commands.find_image_command(image, _commands.image_commands_from_env()) is not None:
+            continue
+        problem = engine_problem()
+        if problem is None:
+            continue
+        example = json.dumps({_commands.untagged(image): ["python", "-m", "your.module"]})
+        problems.append(
+            f"{where}: worker pool {i} runs image {image!r}, which cannot run here: no Docker "
+            f"engine ({problem}) and the image is not mapped to a local command. Map it, e.g. "
+            f"{_commands.IMAGE_COMMANDS_ENV}='{example}' (exact URI or URI without tag), or "
+            "run where Docker is installed."
+        )
+    return problems
 
 
 def _classify(ir: PipelineIR, label: str, component: str) -> Executor:
