@@ -248,6 +248,10 @@ def test_a_foreign_host_header_is_refused(client):
     that site's name as Host."""
     assert client.get("/runs", headers={"host": "evil.example"}).status_code == 400
     assert client.get("/runs", headers={"host": "localhost:8765"}).status_code == 200
+    for loopback in ("[::1]:8765", "[::1]", "127.0.0.1:8765", "LOCALHOST"):
+        assert client.get("/runs", headers={"host": loopback}).status_code == 200, loopback
+    for foreign in ("[::2]:8765", "[::1", "127.0.0.1.evil.example", "evil.example:8765", ""):
+        assert client.get("/runs", headers={"host": foreign}).status_code == 400, foreign
 
 
 def test_pages_escape_what_the_records_hold(written, client):

@@ -18,11 +18,17 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from vtp.home import LocalHome
@@ -361,6 +367,34 @@ def _file_headers() -> dict[str, str]:
     return {"Content-Security-Policy": FILE_CSP, "X-Content-Type-Options": "nosniff"}
 
 
+class HostCheck:
+    """Refuses a request whose Host header names another site (DNS rebinding), with IPv6
+    literals read as RFC 3986 writes them (`[::1]:8765`), which Starlette's
+    TrustedHostMiddleware splits at the first colon."""
+
+    def __init__(self, app, allowed_hosts: list[str]):
+        self.app = app
+        self.any = "*" in allowed_hosts
+        self.allowed = {h.strip("[]").lower() for h in allowed_hosts}
+
+    @staticmethod
+    def hostname(header: str) -> str:
+        try:
+            return urllib.parse.urlsplit(f"//{header}").hostname or ""
+        except ValueError:
+            return ""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.any or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = Headers(scope=scope).get("host", "")
+        if self.hostname(host) in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+
+
 def create_app(home: LocalHome, *, allowed_hosts: list[str] | None = None) -> Starlette:
     """The application serving `home`. `allowed_hosts`: the Host header values accepted
     (default: loopback names), so a page elsewhere cannot reach it through DNS rebinding."""
@@ -391,5 +425,5 @@ def create_app(home: LocalHome, *, allowed_hosts: list[str] | None = None) -> St
     return Starlette(
         routes=routes,
         exception_handlers={NotFound: not_found, 404: not_found, HTTPException: not_found},
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(HostCheck, allowed_hosts=hosts)],
     )
