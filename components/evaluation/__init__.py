@@ -10,6 +10,7 @@ kfp nor the component.
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any
 
 __all__ = ["Evaluation", "Roc", "evaluate", "evaluate_model"]
@@ -25,8 +26,9 @@ def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOMES[name]), name)
-    # Loading the submodule `evaluate` binds it as this package's `evaluate`: keep the function.
-    metrics = importlib.import_module(_HOMES["evaluate"])
+    # Loading the submodule `evaluate` binds it as this package's `evaluate`: unbind it, so the
+    # name stays the function (loaded from the metrics on first use, not before).
+    if isinstance(globals().get("evaluate"), types.ModuleType):
+        del globals()["evaluate"]
     globals()[name] = value
-    globals()["evaluate"] = metrics.evaluate
     return value
