@@ -113,7 +113,7 @@ def test_an_unmapped_trainer_image_is_refused_before_the_first_step(tmp_path):
     home = _home(tmp_path)
     proc = _vtp(path, home, mapped=False)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "task 'custom-training-job': worker pool 0 runs image" in proc.stderr
+    assert "task 'custom-training-job': worker_pool_specs[0].container_spec: image" in proc.stderr
     assert TRAINER_IMAGE in proc.stderr and "VTP_IMAGE_COMMANDS=" in proc.stderr
     assert not (home / "jobs").exists() or not list((home / "jobs").glob("*/job.json"))
     assert not (home / "gcs" / "team-bucket" / "training").exists()  # nothing ran

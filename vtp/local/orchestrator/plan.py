@@ -141,9 +141,10 @@ def _worker_pool_specs(ir: PipelineIR, task: TaskSpec) -> Any:
 
 
 def _unrunnable_pool_images(ir: PipelineIR, task: TaskSpec, where: str) -> list[str]:
-    """A custom or tuning job's worker pool images, known before the run, that nothing here
-    can run (not mapped to a local command, no Docker engine): refused now, not when the job
-    starts. Images filled in at run time are checked when the job starts."""
+    """A custom or tuning job's worker pools, known before the run, whose image runs its own
+    ENTRYPOINT (no `command`) with no local command mapped and the process runtime: the job
+    would fail when it starts (`vtp.local._commands.pool_launch`), so the run is refused now.
+    Pools filled in at run time are checked when the job starts."""
     label = ir.component(task.component).executor_label or ""
     container = ir.executors.get(label, {}).get("container") or {}
     from vtp.local.orchestrator.executors import launcher_module
@@ -159,30 +160,26 @@ def _unrunnable_pool_images(ir: PipelineIR, task: TaskSpec, where: str) -> list[
     if not isinstance(pools, list):
         return []
     from vtp.local import _commands
-    from vtp.local.docker_runtime import engine_problem
+    from vtp.local.docker_runtime import DOCKER, runtime_from_env
 
+    if runtime_from_env() == DOCKER:
+        return []
+    mapping = _commands.image_commands_from_env()
     problems = []
     for i, pool in enumerate(pools):
         spec = (
-            (pool.get("container_spec") or pool.get("containerSpec") or {})
+            pool.get("container_spec") or pool.get("containerSpec")
             if isinstance(pool, dict)
-            else {}
+            else None
         )
-        image = spec.get("image_uri") or spec.get("imageUri") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or spec.get("command"):
+            continue
+        image = spec.get("image_uri") or spec.get("imageUri")
         if not isinstance(image, str) or not image or "{{" in image:
             continue
-        if _commands.find_image_command(image, _commands.image_commands_from_env()) is not None:
-            continue
-        problem = engine_problem()
-        if problem is None:
-            continue
-        example = json.dumps({_commands.untagged(image): ["python", "-m", "your.module"]})
-        problems.append(
-            f"{where}: worker pool {i} runs image {image!r}, which cannot run here: no Docker "
-            f"engine ({problem}) and the image is not mapped to a local command. Map it, e.g. "
-            f"{_commands.IMAGE_COMMANDS_ENV}='{example}' (exact URI or URI without tag), or "
-            "run where Docker is installed."
-        )
+        if _commands.find_image_command(image, mapping) is None:
+            where_pool = f"{where}: worker_pool_specs[{i}].container_spec"
+            problems.append(str(_commands.unmapped_image_error(image, where_pool)))
     return problems
 
 
