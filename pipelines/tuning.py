@@ -221,8 +221,8 @@ def build():
             retrained_dir = checked_model_dir(
                 model_dir=final_spec.outputs["model_dir"], serving_image=serving_image
             ).after(final_job)
-        # kfp.local cannot select between artifacts (dsl.OneOf over two artifacts fails with
-        # "Expected 1 artifact in ArtifactSelectorSpec"), so the branches meet on a string.
+        # The branches meet on the model directory (a string), checked for the serving image
+        # on either side; one step then makes the model artifact the evaluation and upload use.
         model_artifact = unmanaged_container_model(
             model_dir=dsl.OneOf(best_dir.output, retrained_dir.output),
             serving_image=serving_image,

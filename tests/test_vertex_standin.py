@@ -200,6 +200,28 @@ def test_a_planned_failure_fails_its_task_and_what_depends_on_it(vertex):
         client.create_pipeline_job(parent=PARENT, pipeline_job=_job())
 
 
+def test_a_false_condition_skips_its_branch_and_the_dags_above_succeed(vertex):
+    """Stand-in: Vertex AI API, through the GAPIC PipelineServiceClient."""
+    client = _pipelines(vertex)
+    vertex.running_gets = 2
+    vertex.skip_in_next_pipeline_job("condition-3")
+    name = client.create_pipeline_job(parent=PARENT, pipeline_job=_job()).name
+    running = _tasks(client.get_pipeline_job(name=name))
+    assert running["model-upload"].state == Task.PENDING  # not reached yet
+    client.get_pipeline_job(name=name)
+    job = client.get_pipeline_job(name=name)
+    assert not _tasks(job)["model-upload"].start_time
+    assert job.state == State.PIPELINE_STATE_SUCCEEDED
+    states = {n: Task(d.state).name for n, d in _tasks(job).items()}
+    assert states["condition-3"] == states["model-upload"] == "SKIPPED"
+    assert states["condition-4"] == states["model-upload-2"] == "SUCCEEDED"
+    assert states["condition-branches-2"] == states["condition-1"] == "SUCCEEDED"
+
+    vertex.skip_in_next_pipeline_job("model-upload")  # a task, not a condition
+    with pytest.raises(exceptions.InternalServerError, match="not a condition.*condition-3"):
+        client.create_pipeline_job(parent=PARENT, pipeline_job=_job())
+
+
 def test_cancel_and_delete(vertex):
     """Stand-in: Vertex AI API (an operation for the delete), through the GAPIC client."""
     vertex.running_gets = 10

@@ -1,6 +1,7 @@
 """Components: champion or challenger, and the aliases to upload the challenger with.
 
-Both return a single value, so `dsl.If(task.output == "challenger")` runs under kfp.local too.
+Both return a single value, so `dsl.If(task.output == "challenger")` is a plain string equality,
+the same on Vertex and locally.
 """
 
 from vtp.components._component import vtp_component

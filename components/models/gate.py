@@ -1,5 +1,6 @@
-"""Component: is a metric beyond its threshold? A string answer, so conditions on it run
-under kfp.local too (it cannot evaluate float comparisons or NamedTuple fields)."""
+"""Component: is a metric beyond its threshold? A string answer, so a condition on it is a
+plain string equality: the goal direction and NaN handling live in one tested function rather
+than in a CEL expression of each pipeline."""
 
 from vtp.components._component import vtp_component
 

@@ -1,5 +1,5 @@
 """Component: does a trial's primary metric meet a threshold? A single string answer, so a
-`dsl.If` on it runs under kfp.local too (see `components.models.gate`)."""
+`dsl.If` on it is a plain string equality (see `vtp.components.models.gate`)."""
 
 from vtp.components._component import vtp_component
 

@@ -262,6 +262,12 @@ class VertexStandIn:
         with self.lock:
             self.pipelines.rules.insert(0, (None, Outcome("FAILED", task, message), True))
 
+    def skip_in_next_pipeline_job(self, *conditions: str) -> None:
+        """The next job created succeeds with `conditions` (condition task names of its
+        pipeline, e.g. `condition-3`) false: they and their tasks end SKIPPED."""
+        with self.lock:
+            self.pipelines.rules.insert(0, (None, Outcome(skipped=conditions), True))
+
     def fail_pipeline_jobs(
         self, display_name: str, task: str | None = None, message: str = "The task failed."
     ) -> None:

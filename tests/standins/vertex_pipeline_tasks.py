@@ -19,11 +19,13 @@ TaskState = aiplatform_v1.PipelineTaskDetail.State
 @dataclass
 class Outcome:
     """How a job ends: `SUCCEEDED`, or `FAILED` in `task` (None: before any task) with
-    `message`."""
+    `message`. `skipped` names condition tasks (DAG tasks) whose condition was false: they
+    and everything under them end SKIPPED."""
 
     state: str = "SUCCEEDED"
     task: str | None = None
     message: str = ""
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass
@@ -112,6 +114,9 @@ def _ancestors(nodes: dict[str, TaskNode], name: str) -> list[str]:
 
 def _derive(children: list[TaskState]) -> TaskState:
     states = set(children)
+    if len(states) > 1:
+        states.discard(TaskState.SKIPPED)  # a branch not taken does not hold its DAG back
+        children = [c for c in children if c != TaskState.SKIPPED]
     if len(states) == 1:
         return children[0]
     for state in (TaskState.FAILED, TaskState.CANCELLED, TaskState.RUNNING):
@@ -130,8 +135,12 @@ def task_states(
     """Each task's state: `phase` is `running` (step of steps), `succeeded`, `failed` or
     `cancelled` (from the states the job had)."""
     nodes = {n.name: n for n in record.tasks}
-    leaves = [n.name for n in record.tasks if not n.is_dag]
-    states: dict[str, TaskState] = {}
+    skipped = set(record.outcome.skipped)
+    skipped |= {n.name for n in record.tasks if skipped & set(_ancestors(nodes, n.name))}
+    leaves = [n.name for n in record.tasks if not n.is_dag and n.name not in skipped]
+    # a branch not taken shows SKIPPED once the run has ended; until then it waits
+    unreached = {"running": TaskState.PENDING, "cancelled": TaskState.CANCELLED}
+    states = dict.fromkeys(skipped, unreached.get(phase, TaskState.SKIPPED))
     if phase == "running":
         done = (step - 1) * len(leaves) // max(steps, 1)
         if record.outcome.state == "FAILED" and record.outcome.task in leaves:
@@ -146,7 +155,7 @@ def task_states(
                 else TaskState.PENDING
             )
     elif phase == "succeeded":
-        states = dict.fromkeys(leaves, TaskState.SUCCEEDED)
+        states.update(dict.fromkeys(leaves, TaskState.SUCCEEDED))
     elif phase == "cancelled":
         previous = {d.task_name: d.state for d in record.job.job_detail.task_details}
         for name in leaves:
@@ -155,7 +164,7 @@ def task_states(
     else:
         failed = record.outcome.task
         if failed is None:
-            states = dict.fromkeys(leaves, TaskState.NOT_TRIGGERED)
+            states = dict.fromkeys(states.keys() | set(leaves), TaskState.NOT_TRIGGERED)
         else:
             broken = {failed, *_ancestors(nodes, failed)}
             blocked: set[str] = set()
@@ -178,8 +187,9 @@ def task_states(
                     states[name] = TaskState.NOT_TRIGGERED
                 else:
                     states[name] = TaskState.SUCCEEDED
+            states.update(dict.fromkeys(skipped & blocked, TaskState.NOT_TRIGGERED))
     for node in reversed(record.tasks):
-        if node.is_dag:
+        if node.is_dag and node.name not in skipped:
             children = [states[n.name] for n in record.tasks if n.parent == node.name]
             states[node.name] = _derive(children) if children else TaskState.SUCCEEDED
     return states
@@ -211,7 +221,7 @@ def task_details(
             create_time=job.create_time,
             state=state,
         )
-        if state not in (TaskState.PENDING, TaskState.NOT_TRIGGERED):
+        if state not in (TaskState.PENDING, TaskState.NOT_TRIGGERED, TaskState.SKIPPED):
             detail.start_time = started
         if state in (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED):
             detail.end_time = finished
@@ -244,6 +254,14 @@ def check_outcome(outcome: Outcome, tasks: list[TaskNode], pipeline: str) -> Non
             f"stand-in: the planned failure names task {outcome.task!r}, which pipeline "
             f"{pipeline!r} does not have (its tasks: {', '.join(names)})",
         )
+    dags = [t.name for t in tasks if t.is_dag]
+    for name in outcome.skipped:
+        if name not in dags:
+            raise ApiError(
+                500,
+                f"stand-in: the planned skip names {name!r}, which is not a condition of "
+                f"pipeline {pipeline!r} (its conditions and loops: {', '.join(dags)})",
+            )
 
 
 def filter_values(record: JobRecord) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def _load_prctl() -> Callable[..., int] | None:
 _PRCTL = _load_prctl()
 
 
-def _death_signal_preexec(parent: int) -> Callable[[], None] | None:
+def death_signal_preexec(parent: int) -> Callable[[], None] | None:
     """A `preexec_fn` making the child die with SIGKILL when `parent` dies (Linux only)."""
     prctl = _PRCTL
     if prctl is None:
@@ -181,7 +181,7 @@ class ReplicaProcess:
                 env=dict(env),
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_death_signal_preexec(os.getpid()),
+                preexec_fn=death_signal_preexec(os.getpid()),
             )
         except BaseException:
             self._file.close()
@@ -241,14 +241,14 @@ class ReplicaProcess:
             return False
         except PermissionError:
             return True
-        return _group_has_live_member(self.proc.pid)
+        return group_has_live_member(self.proc.pid)
 
     def finish_output(self, timeout: float) -> None:
         """Wait (at most `timeout` s) until the replica's output has been read to the end."""
         self._reader.join(timeout)
 
 
-def _group_has_live_member(pgid: int) -> bool:
+def group_has_live_member(pgid: int) -> bool:
     """False when every member of the group is a zombie waiting to be reaped."""
     proc = Path("/proc")
     if not proc.is_dir():

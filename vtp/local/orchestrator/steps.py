@@ -23,8 +23,8 @@ from pathlib import Path
 
 from vtp.local.orchestrator.tasklog import pump
 from vtp.local.replica_process import (
-    _death_signal_preexec,
-    _group_has_live_member,
+    death_signal_preexec,
+    group_has_live_member,
     guard_group,
     release_group,
 )
@@ -70,7 +70,7 @@ class StepProcess:
             return False
         except PermissionError:
             return True
-        return _group_has_live_member(self.pid)
+        return group_has_live_member(self.pid)
 
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -126,7 +126,7 @@ def spawn(
         env=dict(env),
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_death_signal_preexec(os.getpid()),
+        preexec_fn=death_signal_preexec(os.getpid()),
     )
     return _PopenStep(proc, pump(proc.stdout, sink))
 
@@ -153,7 +153,7 @@ class Zygote:
                 env={**env, "_KFP_RUNTIME": "true", "PYTHONUNBUFFERED": "1"},
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
-                preexec_fn=_death_signal_preexec(os.getpid()),
+                preexec_fn=death_signal_preexec(os.getpid()),
             )
         finally:
             theirs.close()
