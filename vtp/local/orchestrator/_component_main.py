@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import runpy
 import sys
 import traceback
 
@@ -36,7 +35,11 @@ def run(argv: list[str]) -> int:
     try:
         mount_gcs(os.environ.get("VTP_GCS_ROOT"))
         sys.argv = [EXECUTOR_MODULE, *argv]
-        runpy.run_module(EXECUTOR_MODULE, run_name="__main__", alter_sys=False)
+        # what `python -m kfp.dsl.executor_main` runs; called, not re-run with runpy, since
+        # the module is already imported (runpy would warn about that in every step's log)
+        from kfp.dsl import executor_main
+
+        executor_main.executor_main()
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)

@@ -7,19 +7,29 @@ interpreter and KFP's imports (about 0.5-1 s per step).
 FD is a Unix SOCK_SEQPACKET socket to the orchestrator. Messages, one JSON object each:
 
 - orchestrator -> zygote: `{"id": N, "request": PATH}` with the write end of a pipe attached
-  (SCM_RIGHTS); PATH holds `{"argv", "env", "cwd"}`. The child runs `_component_main.run(argv)`
-  with that environment and directory, its stdout and stderr on the pipe.
+  (SCM_RIGHTS); PATH holds `{"argv", "env", "cwd", "profile"}`. The child runs
+  `_component_main.run(argv)` with that environment and directory, its stdout and stderr on
+  the pipe, and when it succeeds writes the modules it imported to the `profile` file.
+- `{"id": N, "prepare": PATH}` with a pipe attached, PATH holding `{"env", "cwd", "preload"}`:
+  a *standby* child enters that environment, imports the `preload` modules (what the same
+  component imported in an earlier run) with its output already on the pipe, and waits.
+  `{"id": M, "request": PATH, "standby": N}` hands it the request; `{"discard": N}` ends it.
+  A step's imports then overlap the steps before it instead of adding to the run's time.
 - zygote -> orchestrator: `{"ready": true}` once the imports are done, `{"id": N, "pid": P}`
-  when a child started, `{"pid": P, "exit": CODE}` when it ended (a negative code: the signal).
+  when a child started (or a standby was forked or handed its request; `"gone": true` with
+  an error when that standby no longer exists), `{"pid": P, "exit": CODE}` when a child ended
+  (a negative code: the signal).
 
 Each child is in its own session (the orchestrator stops it with its process group) and dies
 with the zygote (PR_SET_PDEATHSIG); the zygote dies with the orchestrator. It stays single
 threaded (forking a process with threads is unsafe), and imports only modules that start no
-thread: what it imports before forking is checked.
+thread: what it imports before forking is checked. A standby imports after the fork, in its
+own process, so what it imports may start threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -54,41 +64,98 @@ def _send(sock: socket.socket, message: dict) -> None:
         os._exit(0)  # the orchestrator is gone
 
 
-def _child(request: dict, out_fd: int, sock: socket.socket, parent: int) -> None:
-    """In the forked child: become the component process, never return."""
+def _become_step(out_fd: int, closing: list, parent: int) -> frozenset[str]:
+    """In a forked child: its own session, dying with the zygote, output on `out_fd`, no
+    descriptor of the zygote's kept. Returns the modules the child started with."""
+    baseline = frozenset(sys.modules)
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    for item in closing:
+        item.close()
+    os.setsid()
+    _prctl_death_signal()
+    if os.getppid() != parent:
+        os._exit(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(out_fd)
+    os.close(devnull)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    return baseline
+
+
+def _enter(request: dict) -> None:
+    """The step's environment, working directory and `PYTHONPATH` entries."""
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    for entry in reversed([p for p in request["env"].get("PYTHONPATH", "").split(":") if p]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
+def _run(request: dict, baseline: frozenset[str]) -> None:
+    """Runs the component, records what it imported (`request["profile"]`), never returns."""
     code = 1
     try:
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        sock.close()
-        os.setsid()
-        _prctl_death_signal()
-        if os.getppid() != parent:
-            os._exit(1)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.close(out_fd)
-        os.close(devnull)
-        sys.stdout.reconfigure(line_buffering=True)
-        sys.stderr.reconfigure(line_buffering=True)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        for entry in reversed([p for p in request["env"].get("PYTHONPATH", "").split(":") if p]):
-            if entry not in sys.path:
-                sys.path.insert(0, entry)
         from vtp.local.orchestrator import _component_main
 
         code = _component_main.run(list(request["argv"]))
+        profile = request.get("profile")
+        if profile and code == 0:
+            imported = [m for m in list(sys.modules) if m not in baseline and _recordable(m)]
+            with open(profile, "w", encoding="utf-8") as f:
+                json.dump(imported, f)
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _recordable(module: str) -> bool:
+    return module != "__main__" and not module.startswith("ephemeral_component")
+
+
+def _child(request: dict, out_fd: int, closing: list, parent: int) -> None:
+    """In the forked child: become the component process, never return."""
+    try:
+        baseline = _become_step(out_fd, closing, parent)
+        _enter(request)
+    except BaseException:
+        os._exit(1)
+    _run(request, baseline)
+
+
+def _standby(setup: dict, out_fd: int, channel: socket.socket, closing: list, parent: int):
+    """In a forked child: enter the step's environment, import what the same component
+    imported last time, then wait for the request on `channel`; never returns."""
+    try:
+        baseline = _become_step(out_fd, closing, parent)
+        _enter(setup)
+        for module in setup.get("preload", ()):
+            with contextlib.suppress(Exception):  # what does not import is not preloaded
+                __import__(module)
+        data = channel.recv(65536)
+        if not data:
+            os._exit(0)  # discarded: the task did not run
+        channel.close()
+        with open(json.loads(data)["request"], encoding="utf-8") as f:
+            request = json.load(f)
+        _enter(request)
+    except BaseException:
+        os._exit(1)
+    _run(request, baseline)
+
+
+def _load(message: dict, key: str) -> dict:
+    with open(message[key], encoding="utf-8") as f:
+        return json.load(f)
 
 
 def serve(sock: socket.socket) -> None:
@@ -107,6 +174,8 @@ def serve(sock: socket.socket) -> None:
         signal.signal(sig, signal.SIG_IGN)  # the orchestrator decides when steps stop
     _send(sock, {"ready": True})
     parent = os.getpid()
+    #: Standby children by id: (pid, the zygote's end of the child's channel).
+    standbys: dict[int, tuple[int, socket.socket]] = {}
     while True:
         try:
             ready, _, _ = select.select([sock, read_wake], [], [])
@@ -122,20 +191,11 @@ def serve(sock: socket.socket) -> None:
             if not data:
                 os._exit(0)  # the orchestrator is gone; children die with us (no teardown)
             message = json.loads(data)
-            try:
-                with open(message["request"], encoding="utf-8") as f:
-                    request = json.load(f)
-            except (OSError, ValueError) as err:
-                for fd in fds:
-                    os.close(fd)
-                _send(sock, {"id": message["id"], "error": str(err)})
-                continue
-            pid = os.fork()
-            if pid == 0:
-                _child(request, fds[0], sock, parent)
+            answer = _handle(message, fds, sock, standbys, parent)
             for fd in fds:
                 os.close(fd)
-            _send(sock, {"id": message["id"], "pid": pid})
+            if answer is not None:
+                _send(sock, answer)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -144,6 +204,52 @@ def serve(sock: socket.socket) -> None:
             if pid == 0:
                 break
             _send(sock, {"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+
+
+def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, parent: int):
+    """One message of the orchestrator; the answer to send (None: none)."""
+    closing = [sock, *(channel for _, channel in standbys.values())]
+    if "discard" in message:
+        entry = standbys.pop(message["discard"], None)
+        if entry is not None:
+            entry[1].close()  # the standby reads end-of-file and exits
+        return None
+    if "prepare" in message:
+        try:
+            setup = _load(message, "prepare")
+        except (OSError, ValueError) as err:
+            return {"id": message["id"], "error": str(err)}
+        if not fds:
+            return {"id": message["id"], "error": "no output pipe was attached"}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            _standby(setup, fds[0], theirs, [*closing, ours], parent)
+        theirs.close()
+        standbys[message["id"]] = (pid, ours)
+        return {"id": message["id"], "pid": pid}
+    if "standby" in message:
+        entry = standbys.pop(message["standby"], None)
+        if entry is None:
+            return {"id": message["id"], "error": "no such standby", "gone": True}
+        pid, channel = entry
+        try:
+            channel.send(json.dumps({"request": message["request"]}).encode())
+        except OSError:
+            return {"id": message["id"], "error": "the standby is gone", "gone": True}
+        finally:
+            channel.close()
+        return {"id": message["id"], "pid": pid}
+    if not fds:
+        return {"id": message["id"], "error": "no output pipe was attached"}
+    try:
+        request = _load(message, "request")
+    except (OSError, ValueError) as err:
+        return {"id": message["id"], "error": str(err)}
+    pid = os.fork()
+    if pid == 0:
+        _child(request, fds[0], closing, parent)
+    return {"id": message["id"], "pid": pid}
 
 
 def main() -> None:

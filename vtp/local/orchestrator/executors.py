@@ -80,6 +80,11 @@ class StepContext:
     location: str
     work_dir: Path
     zygote: Any = None
+    #: The home's cache (`cache/`): what lightweight components imported last time.
+    cache_root: Path | None = None
+    #: A standby child of the zygote made for this task (`PythonExecutor.prepare`), used by
+    #: its first attempt.
+    standby: Any = None
     note_resource: Callable[[str], None] = lambda _: None
     notices: list[str] = field(default_factory=list)
     #: What the user should know, said once per run in the normal output (a GPU pool that
@@ -156,6 +161,27 @@ class PythonExecutor(Executor):
             return args[args.index("--function_to_execute") + 1]
         return "?"
 
+    @property
+    def warm_key(self) -> str:
+        from vtp.local.orchestrator.warm_imports import component_key
+
+        return component_key(self.source, self.function)
+
+    def step_env(self, run_env: Mapping[str, str]) -> dict[str, str]:
+        return {**run_env, **self.env, "_KFP_RUNTIME": "true"}
+
+    def prepare(
+        self, zygote: Any, *, env: Mapping[str, str], cwd: str, work_dir: Path, cache_root: Path
+    ) -> Any:
+        """A standby child importing what this component imported when it last succeeded
+        here; None when nothing is recorded or the zygote cannot make one."""
+        from vtp.local.orchestrator.warm_imports import load
+
+        preload = load(cache_root, self.warm_key)
+        if not preload or zygote is None or not zygote.usable:
+            return None
+        return zygote.prepare(env=self.step_env(env), cwd=cwd, preload=preload, work_dir=work_dir)
+
     def run(self, ctx: StepContext) -> Outputs | None:
         module = ctx.work_dir / "ephemeral_component.py"
         module.parent.mkdir(parents=True, exist_ok=True)
@@ -165,14 +191,25 @@ class PythonExecutor(Executor):
             str(module),
             *fill_command(self.args, ctx.executor_input, ctx.pipeline_values, ctx.local_path),
         ]
-        env = {**ctx.env, **self.env, "_KFP_RUNTIME": "true"}
+        env = self.step_env(ctx.env)
         from vtp.local.orchestrator.steps import spawn
 
-        zygote = ctx.zygote
+        zygote, standby, ctx.standby = ctx.zygote, ctx.standby, None
         if zygote is not None and not zygote.wait_ready(ctx.should_stop) and ctx.should_stop():
+            if standby is not None:
+                zygote.discard(standby)
             raise StepCancelled(f"component {self.function} was not started: the run was cancelled")
+        profile = ctx.work_dir / "imports.json" if ctx.cache_root is not None else None
         if zygote is not None and zygote.usable:
-            process = zygote.spawn(argv, env=env, cwd=ctx.cwd, sink=ctx.log, work_dir=ctx.work_dir)
+            process = zygote.spawn(
+                argv,
+                env=env,
+                cwd=ctx.cwd,
+                sink=ctx.log,
+                work_dir=ctx.work_dir,
+                standby=standby,
+                profile=profile,
+            )
         else:
             process = spawn(
                 [sys.executable, "-m", "vtp.local.orchestrator._component_main", *argv],
@@ -181,6 +218,10 @@ class PythonExecutor(Executor):
                 sink=ctx.log,
             )
         _wait(process, ctx, f"component {self.function}")
+        if profile is not None and ctx.cache_root is not None:
+            from vtp.local.orchestrator.warm_imports import save
+
+            save(ctx.cache_root, self.warm_key, profile)
         return None
 
 

@@ -193,6 +193,11 @@ class Scheduler:
         self.options = options
         self.gcs_root = gcs_root
         self.cache = StepCache(cache_root, self.ir.name) if options.cache else None
+        self.cache_root = cache_root
+        #: Standby children of the zygote for lightweight steps about to run, by task path
+        #: (with the task); the tasks one was asked for.
+        self.standbys: dict[str, tuple[Node, Any]] = {}
+        self.warmed: set[str] = set()
         self.step_env = step_env
         self.zygote = zygote
         self.previous = previous
@@ -305,6 +310,7 @@ class Scheduler:
             while True:
                 changed = self._advance()
                 self._launch(workers)
+                self._warm()
                 self._drain_events(block=not changed)
                 self._save()
                 if not self.running and not self.ready and root.all_done():
@@ -314,6 +320,9 @@ class Scheduler:
                     break
         finally:
             workers.shutdown(wait=True)
+            for _, standby in self.standbys.values():
+                self.zygote.discard(standby)
+            self.standbys.clear()
         self._drain_events(block=False)
         if self.cancel.is_set() and not self.fail_fast_stop:
             state = rec.CANCELLED
@@ -556,6 +565,8 @@ class Scheduler:
             location=self.pipeline.location,
             work_dir=self.record.record_dir / "work" / rec.safe_name(node.path),
             zygote=self.zygote,
+            cache_root=self.cache_root,
+            standby=self.standbys.pop(node.path, (None, None))[1],
         )
         ctx.note_resource = lambda name, n=node: self.events.put(("resource", n, name))
         ctx.notice = lambda text, n=node: self.events.put(("notice", n, text))
@@ -579,6 +590,50 @@ class Scheduler:
         resumed = old is not None and bool(old.attempts)
         node.queued = True
         self.ready.append(_Leaf(node, ctx, executor, key, resumed))
+
+    def _warm(self) -> None:
+        """Prepares standby children for lightweight steps one step from starting (each
+        task they wait for has started, or waits only for started tasks), so that their
+        imports overlap the steps running now; at most `parallelism` at once."""
+        if self.zygote is None or not self.zygote.usable or self.cancel.is_set():
+            return
+        for path in [p for p, (n, _) in self.standbys.items() if n.state in rec.DONE_STATES]:
+            self.zygote.discard(self.standbys.pop(path)[1])  # skipped, or not triggered
+        started = (rec.RUNNING, rec.SUCCEEDED, rec.CACHED, rec.SKIPPED)
+        for scope in self.scopes:
+            if scope.finished:
+                continue
+            for node in scope.nodes.values():
+                if len(self.standbys) >= self.options.parallelism:
+                    return
+                if node.state != rec.PENDING or node.queued or node.is_dag:
+                    continue
+                if node.path in self.standbys or node.path in self.warmed:
+                    continue
+                executor = self.plan.executors.get(node.component.executor_label or "")
+                if not hasattr(executor, "prepare"):
+                    continue
+                deps = [scope.nodes[d] for d in node.spec.dependencies]
+                near = all(
+                    d.state in started
+                    or (
+                        d.state == rec.PENDING
+                        and all(scope.nodes[x].state in started for x in d.spec.dependencies)
+                    )
+                    for d in deps
+                )
+                if not near:
+                    continue
+                self.warmed.add(node.path)
+                standby = executor.prepare(
+                    self.zygote,
+                    env=self.step_env,
+                    cwd=self.options.cwd,
+                    work_dir=self.record.record_dir / "work" / rec.safe_name(node.path),
+                    cache_root=self.cache_root,
+                )
+                if standby is not None:
+                    self.standbys[node.path] = (node, standby)
 
     def _launch(self, workers: ThreadPoolExecutor) -> None:
         while self.ready and len(self.running) < self.options.parallelism:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from vtp.local.orchestrator.tasklog import pump
@@ -131,6 +132,15 @@ def spawn(
     return _PopenStep(proc, pump(proc.stdout, sink))
 
 
+@dataclass(frozen=True)
+class Standby:
+    """A standby child of the zygote: its id there, its pid, the read end of its output."""
+
+    ident: int
+    pid: int
+    read_fd: int
+
+
 class Zygote:
     """The client of `_zygote`: one per run, started from the main thread."""
 
@@ -175,7 +185,7 @@ class Zygote:
             elif "exit" in message:
                 with self._lock:
                     child = self._children.pop(message["pid"], None)
-                    if child is None:
+                    if child is None:  # not started yet, or a discarded standby
                         self._early_exits[message["pid"]] = message["exit"]
                 if child is not None:
                     child._finished(message["exit"])
@@ -214,6 +224,69 @@ class Zygote:
             os.killpg(self._proc.pid, signal.SIGKILL)
         self.close()
 
+    def _ask(self, message: dict, fds: Sequence[int] = ()) -> dict:
+        """Sends `message` (with `fds` attached) and waits for the zygote's answer to it.
+
+        Raises:
+            OSError: the zygote is gone or did not answer.
+        """
+        with self._lock:
+            self._next += 1
+            ident = self._next
+            slot: list = [threading.Event()]
+            self._started[ident] = slot
+        try:
+            socket.send_fds(self._sock, [json.dumps({"id": ident, **message}).encode()], fds)
+            if not slot[0].wait(30) or len(slot) < 2:
+                raise OSError("the zygote did not answer")
+            return slot[1]
+        finally:
+            with self._lock:
+                self._started.pop(ident, None)
+
+    def _child(self, pid: int, reader: threading.Thread) -> StepProcess:
+        with self._lock:
+            child = StepProcess(pid, reader)
+            early = self._early_exits.pop(pid, None)
+            if early is None:
+                self._children[pid] = child
+        if early is not None:
+            child._finished(early)
+        return child
+
+    def prepare(
+        self, *, env: Mapping[str, str], cwd: str | Path, preload: Sequence[str], work_dir: Path
+    ) -> Standby | None:
+        """Forks a standby child that enters the step's environment and imports `preload`
+        now, ahead of its request (`spawn(..., standby=)`); None if the zygote cannot."""
+        if not self.usable:
+            return None
+        work_dir.mkdir(parents=True, exist_ok=True)
+        setup = work_dir / "zygote-standby.json"
+        setup.write_text(
+            json.dumps({"env": dict(env), "cwd": str(cwd), "preload": list(preload)}),
+            encoding="utf-8",
+        )
+        read_fd, write_fd = os.pipe()
+        try:
+            answer = self._ask({"prepare": str(setup)}, [write_fd])
+        except OSError:
+            os.close(read_fd)
+            return None
+        finally:
+            os.close(write_fd)
+        if "pid" not in answer:
+            os.close(read_fd)
+            return None
+        return Standby(answer["id"], answer["pid"], read_fd)
+
+    def discard(self, standby: Standby) -> None:
+        """Ends a standby that will not be used."""
+        with contextlib.suppress(OSError):
+            self._sock.send(json.dumps({"discard": standby.ident}).encode())
+        with contextlib.suppress(OSError):
+            os.close(standby.read_fd)
+
     def spawn(
         self,
         argv: Sequence[str],
@@ -222,53 +295,52 @@ class Zygote:
         cwd: str | Path,
         sink: Callable[[str], None],
         work_dir: Path,
+        standby: Standby | None = None,
+        profile: Path | None = None,
     ) -> StepProcess:
-        """Forks a child running `_component_main.run(argv)`; the request goes through a file
-        in `work_dir`.
+        """Runs `_component_main.run(argv)` in a child: `standby` if given and still there,
+        else a new fork. The request goes through a file in `work_dir`; a child that
+        succeeds writes the modules it imported to `profile`.
 
         Raises:
             OSError: the zygote is gone or could not fork.
         """
-        with self._lock:
-            self._next += 1
-            ident = self._next
-            slot: list = [threading.Event()]
-            self._started[ident] = slot
         work_dir.mkdir(parents=True, exist_ok=True)
-        request = work_dir / f"zygote-request-{ident}.json"
+        request = work_dir / "zygote-request.json"
         request.write_text(
-            json.dumps({"argv": list(argv), "env": dict(env), "cwd": str(cwd)}), encoding="utf-8"
+            json.dumps(
+                {
+                    "argv": list(argv),
+                    "env": dict(env),
+                    "cwd": str(cwd),
+                    "profile": str(profile) if profile else "",
+                }
+            ),
+            encoding="utf-8",
         )
+        if standby is not None:  # the standby reads the request file itself: it stays
+            try:
+                answer = self._ask({"request": str(request), "standby": standby.ident})
+            except OSError:
+                os.close(standby.read_fd)
+                raise
+            if "pid" in answer:
+                return self._child(answer["pid"], pump(os.fdopen(standby.read_fd, "rb"), sink))
+            os.close(standby.read_fd)  # gone: a new fork below
         read_fd, write_fd = os.pipe()
         try:
-            socket.send_fds(
-                self._sock,
-                [json.dumps({"id": ident, "request": str(request)}).encode()],
-                [write_fd],
-            )
+            answer = self._ask({"request": str(request)}, [write_fd])
         except OSError:
             os.close(read_fd)
             raise
         finally:
             os.close(write_fd)
         reader = pump(os.fdopen(read_fd, "rb"), sink)
-        if not slot[0].wait(30) or len(slot) < 2 or "pid" not in slot[1]:
-            with self._lock:
-                self._started.pop(ident, None)
-            error = slot[1].get("error") if len(slot) > 1 else "no answer"
-            raise OSError(f"the zygote could not start the step: {error}")
+        if "pid" not in answer:
+            raise OSError(f"the zygote could not start the step: {answer.get('error')}")
         with contextlib.suppress(OSError):
-            request.unlink()
-        pid = slot[1]["pid"]
-        with self._lock:
-            self._started.pop(ident, None)
-            child = StepProcess(pid, reader)
-            early = self._early_exits.pop(pid, None)
-            if early is None:
-                self._children[pid] = child
-        if early is not None:
-            child._finished(early)
-        return child
+            request.unlink()  # read before the fork
+        return self._child(answer["pid"], reader)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

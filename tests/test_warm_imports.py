@@ -1,0 +1,274 @@
+"""Standby steps: a lightweight component's imports, recorded when it succeeds, are made
+again by a standby child of the zygote while the steps before it run, in the step's own
+environment and with its output kept. Real runs of compiled pipelines, real processes; the
+overlap is read from recorded times, never from elapsed time.
+"""
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from kfp import dsl
+from support.pipelines import compile_pipeline, run_json, when
+from support.waiting import wait_until
+
+from vtp.home import LocalHome
+from vtp.local.orchestrator import warm_imports
+from vtp.local.orchestrator.steps import Zygote
+from vtp.local.run import run_pipeline
+
+#: A module whose import leaves a trace: when, in which process, with what environment.
+PROBE = """\
+import os
+import time
+
+IMPORTED_AT = time.time()
+PID = os.getpid()
+SEEN_VARIABLE = os.environ.get("WARM_PROBE_VARIABLE", "")
+print("warm_probe imported", flush=True)
+"""
+
+
+def _component(func):
+    return dsl.component(func, base_image="python:3.11", install_kfp_package=False)
+
+
+@_component
+def first(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "done"
+
+
+@_component
+def second(after: str) -> str:
+    import json
+    import os
+    import sys
+
+    preloaded = "warm_probe" in sys.modules
+    import warm_probe
+
+    return json.dumps(
+        {
+            "after": after,
+            "preloaded": preloaded,
+            "imported_at": warm_probe.IMPORTED_AT,
+            "same_process": os.getpid() == warm_probe.PID,
+            "variable": warm_probe.SEEN_VARIABLE,
+        }
+    )
+
+
+@dsl.pipeline(name="warm")
+def warm(seconds: float = 1.0):
+    second(after=first(seconds=seconds).output)
+
+
+@pytest.fixture
+def probe_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    (folder / "warm_probe.py").write_text(PROBE)
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.setenv("WARM_PROBE_VARIABLE", "from-the-run")
+    return folder
+
+
+def _second(home: Path, run_id: str) -> tuple[dict, dict]:
+    record = run_json(home, run_id)
+    task = record["tasks"]["second"]
+    return json.loads(task["outputs"]["Output"]), record
+
+
+def test_the_second_run_imports_ahead_while_the_step_before_runs(tmp_path, probe_path):
+    path = compile_pipeline(warm, tmp_path)
+    home = LocalHome(tmp_path / "home")
+
+    cold = run_pipeline(path, {}, home=home, out=None)
+    seen, _ = _second(home.root, cold.run_id)
+    assert seen["preloaded"] is False  # nothing recorded yet: the step imports it itself
+    recorded = list((home.cache_root / warm_imports.IMPORTS_DIR).glob("*.json"))
+    assert any("warm_probe" in json.loads(p.read_text()) for p in recorded)
+
+    hot = run_pipeline(path, {}, home=home, out=None)
+    seen, record = _second(home.root, hot.run_id)
+    assert seen["preloaded"] is True and seen["same_process"] is True
+    assert seen["variable"] == "from-the-run"  # imported in the step's own environment
+    # imported while `first` ran, before `second` started: the import overlapped it
+    started_first = when(record["tasks"]["first"]["started"])
+    started_second = when(record["tasks"]["second"]["started"])
+    assert started_first <= seen["imported_at"] <= started_second
+    # what the module printed as it was imported is in the step's log, as in a new process
+    assert "warm_probe imported" in Path(record["tasks"]["second"]["log"]).read_text()
+
+
+def test_a_step_with_nothing_recorded_gets_no_standby(tmp_path, probe_path):
+    path = compile_pipeline(warm, tmp_path)
+    home = LocalHome(tmp_path / "home")
+    run = run_pipeline(path, {}, home=home, out=None)
+    work = home.root / "runs" / run.run_id / "work"
+    assert not list(work.glob("*/zygote-standby.json"))
+
+
+def test_recorded_lists_are_per_component_and_unreadable_ones_are_ignored(tmp_path):
+    key = warm_imports.component_key("def f(): pass", "f")
+    assert key != warm_imports.component_key("def f(): return 1", "f")
+    assert warm_imports.load(tmp_path, key) == []
+    recorded = tmp_path / "imports.json"
+    recorded.write_text(json.dumps(["json", "csv"]))
+    warm_imports.save(tmp_path, key, recorded)
+    assert warm_imports.load(tmp_path, key) == ["json", "csv"]
+    (tmp_path / warm_imports.IMPORTS_DIR / f"{key}.json").write_text("{not json")
+    assert warm_imports.load(tmp_path, key) == []
+    recorded.write_text('{"a": 1}')  # not a list: kept out
+    warm_imports.save(tmp_path, key, recorded)
+    assert warm_imports.load(tmp_path, key) == []
+
+
+# --- the zygote's standbys, directly ---------------------------------------------------------
+
+COMPONENT = """\
+def f() -> str:
+    import os
+    import sys
+
+    return f"{os.getpid()} {'warm_probe' in sys.modules}"
+"""
+
+
+def _argv(tmp_path: Path) -> list[str]:
+    module = tmp_path / "component.py"
+    module.write_text(COMPONENT)
+    output = tmp_path / "executor_output.json"
+    executor_input = {
+        "inputs": {},
+        "outputs": {
+            "parameters": {"Output": {"outputFile": str(tmp_path / "Output")}},
+            "outputFile": str(output),
+        },
+    }
+    return [
+        "--component_module_path",
+        str(module),
+        "--executor_input",
+        json.dumps(executor_input),
+        "--function_to_execute",
+        "f",
+    ]
+
+
+@pytest.fixture
+def zygote(probe_path):
+    zygote = Zygote(dict(os.environ))
+    assert zygote.wait_ready(lambda: False)
+    yield zygote
+    zygote.close()
+
+
+class _Output:
+    """A step's output, as `TaskLog` takes it from the pipe (in pieces)."""
+
+    def __init__(self):
+        self.text = ""
+
+    def piece(self, text: str, first: bool, last: bool) -> None:
+        self.text += text + ("\n" if last else "")
+
+    def __call__(self, line: str) -> None:
+        self.text += line + "\n"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_discarded_standby_ends_and_a_lost_one_is_replaced_by_a_new_fork(tmp_path, zygote):
+    env = dict(os.environ)
+    standby = zygote.prepare(env=env, cwd=tmp_path, preload=["warm_probe"], work_dir=tmp_path)
+    assert standby is not None and _alive(standby.pid)
+    zygote.discard(standby)
+    wait_until(lambda: not _alive(standby.pid))
+
+    lost = zygote.prepare(env=env, cwd=tmp_path, preload=["warm_probe"], work_dir=tmp_path)
+    os.kill(lost.pid, signal.SIGKILL)
+    wait_until(lambda: not _alive(lost.pid))
+    output = _Output()
+    step = zygote.spawn(
+        _argv(tmp_path), env=env, cwd=tmp_path, sink=output, work_dir=tmp_path, standby=lost
+    )
+    assert step.wait(lambda: False) == 0
+    pid, preloaded = json.loads((tmp_path / "executor_output.json").read_text())["parameterValues"][
+        "Output"
+    ].split()
+    assert int(pid) == step.pid != lost.pid and preloaded == "False"  # a new fork ran it
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_standby_runs_the_request_with_its_imports_done(tmp_path, zygote):
+    env = dict(os.environ)
+    standby = zygote.prepare(env=env, cwd=tmp_path, preload=["warm_probe"], work_dir=tmp_path)
+    output = _Output()
+    profile = tmp_path / "imports.json"
+    step = zygote.spawn(
+        _argv(tmp_path),
+        env=env,
+        cwd=tmp_path,
+        sink=output,
+        work_dir=tmp_path,
+        standby=standby,
+        profile=profile,
+    )
+    assert step.wait(lambda: False) == 0 and step.pid == standby.pid
+    pid, preloaded = json.loads((tmp_path / "executor_output.json").read_text())["parameterValues"][
+        "Output"
+    ].split()
+    assert int(pid) == standby.pid and preloaded == "True"
+    assert "warm_probe imported" in output.text
+    assert "warm_probe" in json.loads(profile.read_text())
+
+
+# --- nothing left behind ---------------------------------------------------------------------
+
+
+@_component
+def stdlib_second(after: str) -> str:
+    import xml.dom.minidom
+
+    return after + xml.dom.minidom.__name__
+
+
+@dsl.pipeline(name="warm-stdlib")
+def warm_stdlib(seconds: float = 0.0):
+    stdlib_second(after=first(seconds=seconds).output)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("name", ["SIGKILL", "SIGTERM"])
+def test_a_standby_is_gone_whatever_stops_vtp(name, tmp_path):
+    from support.faults import descendants, live, start_vtp, stop_if_running
+
+    path = compile_pipeline(warm_stdlib, tmp_path)
+    home = tmp_path / "home"
+    run_pipeline(path, {}, home=LocalHome(home), out=None)  # records what the step imports
+    vtp = start_vtp(path, home, "--param", "seconds=300")
+    try:
+        standby = wait_until(lambda: list(home.glob("runs/*/work/*/zygote-standby.json")))
+        # the zygote, the running step and the standby of the next one
+        owned = wait_until(lambda: (found := descendants(vtp.pid)) and len(found) >= 3 and found)
+        vtp.send_signal(getattr(signal, name))
+        vtp.communicate(timeout=60)
+        wait_until(lambda: not live(owned))  # bounded by the test's timeout
+        assert standby[0].parent.name == "stdlib-second"
+    finally:
+        stop_if_running(vtp)
