@@ -83,6 +83,28 @@ print("ok")
     assert done.stdout.strip() == "ok", done.stderr
 
 
+def test_loading_a_pipeline_reads_kfps_message_without_kfps_client():
+    """The orchestrator validates a YAML as KFP's `PipelineSpec` without running `kfp`'s
+    `__init__` (its client and the Kubernetes library); `kfp` used afterwards is whole."""
+    script = """
+import sys
+from vtp.local.orchestrator import load_pipeline
+from vtp.shipped import compiled_pipelines
+load_pipeline(compiled_pipelines() / "training.yaml")
+assert "kfp.pipeline_spec.pipeline_spec_pb2" in sys.modules
+assert "kubernetes" not in sys.modules and "kfp.client" not in sys.modules
+import kfp
+from kfp import dsl
+assert kfp.__version__ and kfp.TYPE_CHECK is True  # set by kfp's __init__, run on demand
+assert kfp.Client.__module__ == "kfp.client.client" and dsl.component
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_gcpc_tuning_op_loads_alone_and_is_the_packages_op():
     script = """
 import sys

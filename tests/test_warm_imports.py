@@ -107,12 +107,53 @@ def test_the_second_run_imports_ahead_while_the_step_before_runs(tmp_path, probe
     assert "warm_probe imported" in Path(record["tasks"]["second"]["log"]).read_text()
 
 
-def test_a_step_with_nothing_recorded_gets_no_standby(tmp_path, probe_path):
-    path = compile_pipeline(warm, tmp_path)
+@_component
+def echo(after: str) -> str:
+    return after
+
+
+@dsl.pipeline(name="cold")
+def cold(seconds: float = 0.5):
+    echo(after=first(seconds=seconds).output)
+
+
+def test_a_step_with_nothing_to_import_gets_no_standby(tmp_path):
+    path = compile_pipeline(cold, tmp_path)
     home = LocalHome(tmp_path / "home")
-    run = run_pipeline(path, {}, home=home, out=None)
-    work = home.root / "runs" / run.run_id / "work"
-    assert not list(work.glob("*/zygote-standby.json"))
+    for _ in range(2):  # `echo` imports nothing beyond the zygote's, then or now
+        run = run_pipeline(path, {}, home=home, out=None)
+        work = home.root / "runs" / run.run_id / "work"
+        assert not (work / "echo" / "zygote-standby.json").exists()
+
+
+def test_the_imports_a_function_starts_with_are_made_ahead():
+    from vtp.local.orchestrator.executors import PythonExecutor
+
+    source = '''
+import os
+
+def helper():
+    import secrets
+
+def f(x: int):
+    """Docs."""
+    import json
+    from email.mime import text as mime_text
+    from . import sibling
+    import csv, zlib
+    if x:
+        import tomllib
+    import wave
+'''
+    executor = PythonExecutor(
+        source=source, args=["--function_to_execute", "f"], env={}, packages=[]
+    )
+    # up to the first statement that is not an import: later ones may depend on the inputs
+    assert executor.body_imports == ["json", "email.mime", "csv", "zlib"]
+    broken = PythonExecutor(
+        source="def f(:", args=["--function_to_execute", "f"], env={}, packages=[]
+    )
+    assert broken.body_imports == []
 
 
 def test_recorded_lists_are_per_component_and_unreadable_ones_are_ignored(tmp_path):

@@ -2,6 +2,6 @@
 
 import sys
 
-from vtp.cli.main import main
+from vtp.cli.main import command
 
-sys.exit(main())
+sys.exit(command())

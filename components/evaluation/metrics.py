@@ -14,16 +14,14 @@ import glob
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
 
 from vtp.components.evaluation.models import CLASSIFIER, LoadedModel, load_model
 from vtp.components.evaluation.tasks import AUTO, BINARY, MULTICLASS, REGRESSION, check_task
 from vtp.errors import DataError, SpecError
-
-if TYPE_CHECKING:  # pandas and scikit-learn load lazily: compiling a pipeline needs neither
-    import pandas as pd
 
 MAX_ROC_POINTS = 200
 #: Test rows a regression evaluation records as (actual, predicted) pairs, for its plots.
@@ -81,8 +79,6 @@ def split_columns(text: str | Sequence[str]) -> list[str]:
 def read_table(path: str) -> pd.DataFrame:
     """CSV, JSON Lines or Parquet (by extension, else content): a file, a directory of them
     (`training-00000-of-00002.csv`...) or a wildcard. Empty cells stay null."""
-    import pandas as pd
-
     if any(c in path for c in "*?["):
         files = sorted(p for p in glob.glob(path) if os.path.isfile(p))
     elif os.path.isdir(path):
@@ -110,8 +106,6 @@ def read_table(path: str) -> pd.DataFrame:
 
 
 def _read_file(path: str) -> pd.DataFrame:
-    import pandas as pd
-
     ext = os.path.splitext(path)[1].lower()
     if ext in (".jsonl", ".json"):
         return pd.read_json(path, lines=True)
@@ -140,8 +134,6 @@ def feature_columns(
 def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     """The rows as the prediction server receives them: floats when every feature is numeric,
     else objects (strings kept, missing values NaN)."""
-    import pandas as pd
-
     part = frame[list(features)]
     if all(pd.api.types.is_numeric_dtype(part[c]) for c in part.columns):
         return part.to_numpy(dtype="float64", na_value=np.nan)
@@ -155,9 +147,7 @@ def roc_points(positive: np.ndarray, scores: np.ndarray, max_points: int = MAX_R
 
     The infinite first threshold of scikit-learn becomes 1.0 (scores are probabilities).
     """
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thresholds = roc_curve(positive, scores)
+    fpr, tpr, thresholds = skm.roc_curve(positive, scores)
     thresholds = np.minimum(thresholds, 1.0)
     if len(fpr) > max_points:
         keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
@@ -213,8 +203,6 @@ def evaluate(
 
 
 def _regression(model: LoadedModel, x: np.ndarray, y: np.ndarray) -> Evaluation:
-    from sklearn import metrics as skm
-
     predicted = model.predict(x)
     residuals = y - predicted
     scalars = {
@@ -250,8 +238,6 @@ def regression_sample(rows: int, max_points: int = MAX_REGRESSION_POINTS) -> np.
 
 
 def _classification(model: LoadedModel, task: str, x: np.ndarray, y: np.ndarray) -> Evaluation:
-    from sklearn import metrics as skm
-
     classes = np.asarray(model.classes, dtype=object)
     y = _as_class_labels(y, classes)
     unseen = sorted(set(y.tolist()) - set(classes.tolist()), key=str)

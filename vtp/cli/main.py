@@ -231,5 +231,17 @@ COMMANDS = {
     "models": _models,
 }
 
+
+def command() -> int:
+    """The `vtp` program (`python -m vtp` too): `main`, then an exit whose garbage collection
+    skips what is still alive (`gc.freeze`): the interpreter tears down the same way, 0.1 s
+    sooner, with what a run imported (protobuf descriptors, the Vertex AI types)."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

@@ -42,7 +42,7 @@ import sys
 PRELOAD = (
     "kfp.dsl.executor_main",
     "google_cloud_pipeline_components.types.artifact_types",
-    "google.cloud.aiplatform_v1.types",
+    "vtp.aiplatform_types",  # then its types, without the API's service clients (0.4 s)
     "vtp.gcs",
     "vtp.local.orchestrator._component_main",
 )
@@ -163,6 +163,7 @@ def serve(sock: socket.socket) -> None:
 
     for module in PRELOAD:
         __import__(module)
+    sys.modules["vtp.aiplatform_types"].aiplatform_types()
     if threading.active_count() != 1:  # pragma: no cover - a preloaded module started a thread
         _send(sock, {"ready": False, "error": "a preloaded module started a thread"})
         return

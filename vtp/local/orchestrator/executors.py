@@ -24,6 +24,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import os
 import re
@@ -170,14 +172,42 @@ class PythonExecutor(Executor):
     def step_env(self, run_env: Mapping[str, str]) -> dict[str, str]:
         return {**run_env, **self.env, "_KFP_RUNTIME": "true"}
 
+    @functools.cached_property
+    def body_imports(self) -> list[str]:
+        """The modules imported by the first statements of the function's body (where KFP's
+        docs ask a lightweight component to import): it imports them first, whatever its
+        inputs."""
+        try:
+            tree = ast.parse(self.source)
+        except (SyntaxError, ValueError):
+            return []
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == self.function:
+                break
+        else:
+            return []
+        modules: list[str] = []
+        for statement in node.body:
+            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+                continue  # the docstring
+            if isinstance(statement, ast.Import):
+                modules += [alias.name for alias in statement.names]
+            elif isinstance(statement, ast.ImportFrom):
+                if statement.module and not statement.level:  # not a relative import
+                    modules.append(statement.module)
+            else:
+                break
+        return modules
+
     def prepare(
         self, zygote: Any, *, env: Mapping[str, str], cwd: str, work_dir: Path, cache_root: Path
     ) -> Any:
-        """A standby child importing what this component imported when it last succeeded
-        here; None when nothing is recorded or the zygote cannot make one."""
+        """A standby child importing the function's first imports and what this component
+        imported when it last succeeded here; None when there is nothing to import or the
+        zygote cannot make one."""
         from vtp.local.orchestrator.warm_imports import load
 
-        preload = load(cache_root, self.warm_key)
+        preload = list(dict.fromkeys([*self.body_imports, *load(cache_root, self.warm_key)]))
         if not preload or zygote is None or not zygote.usable:
             return None
         return zygote.prepare(env=self.step_env(env), cwd=cwd, preload=preload, work_dir=work_dir)

@@ -221,6 +221,10 @@ def load_pipeline_text(text: str, *, path: Path | None = None) -> PipelineIR:
 
 def _check_message(spec: Mapping[str, Any], where: str) -> None:
     from google.protobuf import json_format
+
+    from vtp.package_init import defer_init
+
+    defer_init("kfp")  # the message only: not KFP's client and Kubernetes (0.2 s)
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     try:
