@@ -20,14 +20,18 @@ from vtp.local.orchestrator import warm_imports
 from vtp.local.orchestrator.steps import Zygote
 from vtp.local.run import run_pipeline
 
-#: A module whose import leaves a trace: when, in which process, with what environment.
+#: A module whose import leaves a trace (when, in which process, with what environment) and
+#: does what libraries do on import: set an environment variable, configure logging.
 PROBE = """\
+import logging
 import os
 import time
 
 IMPORTED_AT = time.time()
 PID = os.getpid()
 SEEN_VARIABLE = os.environ.get("WARM_PROBE_VARIABLE", "")
+os.environ.setdefault("WARM_PROBE_SET", "by-import")
+logging.basicConfig(level=logging.WARNING)
 print("warm_probe imported", flush=True)
 """
 
@@ -60,6 +64,7 @@ def second(after: str) -> str:
             "imported_at": warm_probe.IMPORTED_AT,
             "same_process": os.getpid() == warm_probe.PID,
             "variable": warm_probe.SEEN_VARIABLE,
+            "set_by_import": os.environ.get("WARM_PROBE_SET"),
         }
     )
 
@@ -77,6 +82,11 @@ def probe_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHONPATH", str(folder))
     monkeypatch.setenv("WARM_PROBE_VARIABLE", "from-the-run")
     return folder
+
+
+def _events(home: Path, run_id: str) -> list[dict]:
+    path = home / "runs" / run_id / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _second(home: Path, run_id: str) -> tuple[dict, dict]:
@@ -103,8 +113,36 @@ def test_the_second_run_imports_ahead_while_the_step_before_runs(tmp_path, probe
     started_first = when(record["tasks"]["first"]["started"])
     started_second = when(record["tasks"]["second"]["started"])
     assert started_first <= seen["imported_at"] <= started_second
-    # what the module printed as it was imported is in the step's log, as in a new process
-    assert "warm_probe imported" in Path(record["tasks"]["second"]["log"]).read_text()
+    # what the module printed as it was imported is in the step's log, as in a new process;
+    # it found logging as KFP's executor sets it up first (the executor's lines are kept),
+    # and what it set in the environment stayed
+    log = Path(record["tasks"]["second"]["log"]).read_text()
+    assert "warm_probe imported" in log and "[KFP Executor" in log
+    assert seen["set_by_import"] == "by-import"
+    started = [e for e in _events(home.root, hot.run_id) if e["kind"] == "standby_started"]
+    assert [e["task"] for e in started] == ["second"]
+    # the request and set-up files (they hold the step's environment) are gone
+    work = home.root / "runs" / hot.run_id / "work"
+    assert not list(work.glob("*/zygote-*.json"))
+
+
+@dsl.pipeline(name="warm-cached")
+def warm_cached(seconds: float = 1.0):
+    second(after=first(seconds=seconds).set_caching_options(False).output)
+
+
+def test_a_standby_whose_task_is_served_from_the_cache_is_ended(tmp_path, probe_path):
+    path = compile_pipeline(warm_cached, tmp_path)
+    home = LocalHome(tmp_path / "home")
+    run_pipeline(path, {}, home=home, out=None, cache=True)
+    cached = run_pipeline(path, {}, home=home, out=None, cache=True)
+    record = run_json(home.root, cached.run_id)
+    assert record["tasks"]["second"]["state"] == "CACHED"
+    events = _events(home.root, cached.run_id)
+    made = {e["pid"] for e in events if e["kind"] == "standby_started"}
+    ended = {e["pid"] for e in events if e["kind"] == "standby_ended"}
+    assert made and made == ended
+    assert not any(_alive(pid) for pid in made)
 
 
 @_component
@@ -115,6 +153,16 @@ def echo(after: str) -> str:
 @dsl.pipeline(name="cold")
 def cold(seconds: float = 0.5):
     echo(after=first(seconds=seconds).output)
+
+
+def test_no_standby_runs_each_step_with_its_own_imports(tmp_path, probe_path):
+    path = compile_pipeline(warm, tmp_path)
+    home = LocalHome(tmp_path / "home")
+    run_pipeline(path, {}, home=home, out=None)
+    off = run_pipeline(path, {}, home=home, out=None, standby=False)
+    seen, record = _second(home.root, off.run_id)
+    assert seen["preloaded"] is False and record["options"]["standby"] is False
+    assert not [e for e in _events(home.root, off.run_id) if e["kind"] == "standby_started"]
 
 
 def test_a_step_with_nothing_to_import_gets_no_standby(tmp_path):
@@ -255,6 +303,29 @@ def test_a_discarded_standby_ends_and_a_lost_one_is_replaced_by_a_new_fork(tmp_p
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_discarded_standby_takes_what_its_imports_started_and_no_exit_is_kept(
+    tmp_path, probe_path, zygote
+):
+    helper = tmp_path / "helper.pid"
+    (probe_path / "spawning_probe.py").write_text(
+        "import os, subprocess, sys\n"
+        "proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"open({str(helper)!r}, 'w').write(str(proc.pid))\n"
+    )
+    env = dict(os.environ)
+    standby = zygote.prepare(env=env, cwd=tmp_path, preload=["spawning_probe"], work_dir=tmp_path)
+    helper_pid = int(wait_until(lambda: helper.exists() and helper.read_text()))
+    assert _alive(helper_pid)
+    zygote.discard(standby)
+    wait_until(lambda: not _alive(helper_pid) and not _alive(standby.pid))
+    # a later step's round trip: by its end the zygote has reported the standby's exit, which
+    # is nobody's (a kept exit would be taken for a new step's that reuses the pid)
+    step = zygote.spawn(_argv(tmp_path), env=env, cwd=tmp_path, sink=_Output(), work_dir=tmp_path)
+    assert step.wait(lambda: False) == 0
+    assert zygote._early_exits == {}  # the bookkeeping under test
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_a_standby_runs_the_request_with_its_imports_done(tmp_path, zygote):
     env = dict(os.environ)
     standby = zygote.prepare(env=env, cwd=tmp_path, preload=["warm_probe"], work_dir=tmp_path)
@@ -301,15 +372,20 @@ def test_a_standby_is_gone_whatever_stops_vtp(name, tmp_path):
 
     path = compile_pipeline(warm_stdlib, tmp_path)
     home = tmp_path / "home"
-    run_pipeline(path, {}, home=LocalHome(home), out=None)  # records what the step imports
+    first_run = run_pipeline(path, {}, home=LocalHome(home), out=None)  # records its imports
     vtp = start_vtp(path, home, "--param", "seconds=300")
     try:
-        standby = wait_until(lambda: list(home.glob("runs/*/work/*/zygote-standby.json")))
+        run_dir = wait_until(
+            lambda: [p for p in home.glob("runs/*") if p.name != first_run.run_id]
+        )[0]
+        wait_until(lambda: (run_dir / "events.jsonl").exists())
+        wait_until(lambda: "standby_started" in (run_dir / "events.jsonl").read_text())
         # the zygote, the running step and the standby of the next one
         owned = wait_until(lambda: (found := descendants(vtp.pid)) and len(found) >= 3 and found)
         vtp.send_signal(getattr(signal, name))
         vtp.communicate(timeout=60)
         wait_until(lambda: not live(owned))  # bounded by the test's timeout
-        assert standby[0].parent.name == "stdlib-second"
+        (event,) = [e for e in _events(home, run_dir.name) if e["kind"] == "standby_started"]
+        assert event["task"] == "stdlib-second"
     finally:
         stop_if_running(vtp)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 import sys
+import threading
 import types
 from typing import Any
 
@@ -23,18 +25,34 @@ from typing import Any
 _PACKAGE_DUNDERS = frozenset({"__version__", "__all__"})
 
 
+#: One `__init__` runs at a time; a thread asking meanwhile waits for it to finish.
+_LOCK = threading.RLock()
+_RUNNING = "__vtp_init_running__"
+
+
 class _PendingInit(types.ModuleType):
     """A package whose `__init__` has not run: the first missing attribute runs it."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name not in _PACKAGE_DUNDERS:
             raise AttributeError(name)
-        submodule = f"{self.__name__}.{name}"
-        if importlib.util.find_spec(submodule) is not None:  # e.g. `gapic_version`, `dsl`
-            return importlib.import_module(submodule)
-        self.__class__ = types.ModuleType  # once: no recursion while __init__ runs
-        self.__spec__.loader.exec_module(self)
-        return getattr(self, name)
+        with _LOCK:
+            if name in self.__dict__:  # set by an `__init__` that ran while this thread waited
+                return self.__dict__[name]
+            submodule = f"{self.__name__}.{name}"
+            if importlib.util.find_spec(submodule) is not None:  # e.g. `gapic_version`, `dsl`
+                return importlib.import_module(submodule)
+            if type(self) is not _PendingInit or self.__dict__.get(_RUNNING):
+                raise AttributeError(  # asked by the `__init__` itself, as of any module
+                    f"module {self.__name__!r} has no attribute {name!r}"
+                )
+            self.__dict__[_RUNNING] = True
+            try:
+                self.__spec__.loader.exec_module(self)
+            finally:
+                del self.__dict__[_RUNNING]
+            self.__class__ = types.ModuleType  # whole now: attributes are plain lookups
+            return getattr(self, name)
 
 
 def defer_init(package: str) -> None:
@@ -46,6 +64,8 @@ def defer_init(package: str) -> None:
     if spec is None or spec.submodule_search_locations is None:
         return
     module = importlib.util.module_from_spec(spec)
+    # what a namespace-style `__init__` (kfp's) does first: other `sys.path` entries' parts
+    module.__path__ = pkgutil.extend_path(list(module.__path__), package)
     module.__class__ = _PendingInit
     sys.modules[package] = module
     parent, _, name = package.rpartition(".")

@@ -58,6 +58,13 @@ def register(sub, home) -> None:
         help="start no new step after one fails (default: independent steps go on, as Vertex)",
     )
     r.add_argument(
+        "--no-standby",
+        dest="standby",
+        action="store_false",
+        help="start each step's imports when it starts, not ahead while the steps before it "
+        "run (docs/architecture.md, standby steps)",
+    )
+    r.add_argument(
         "--resume",
         metavar="RUN",
         help="resume an interrupted or failed run: finished steps are kept, a tuning job "
@@ -173,6 +180,7 @@ def _run(args) -> int:
                 parallelism=parallelism or default_parallelism(),
                 cache=args.cache,
                 fail_fast=args.fail_fast,
+                standby=args.standby,
                 verbose=args.verbose,
                 progress=sys.stderr,
                 label=prepared.label,

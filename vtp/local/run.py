@@ -95,6 +95,7 @@ def run_pipeline(
     parallelism: int | None = None,
     fail_fast: bool = False,
     label: str = "",
+    standby: bool = True,
 ) -> RunRecord:
     """Runs catalog pipeline (or pipeline file) `target` locally with `params`.
 
@@ -127,6 +128,7 @@ def run_pipeline(
             parallelism=parallelism or default_parallelism(),
             cache=cache,
             fail_fast=fail_fast,
+            standby=standby,
             verbose=verbose,
             progress=out,
             label=label,

@@ -13,12 +13,13 @@ FD is a Unix SOCK_SEQPACKET socket to the orchestrator. Messages, one JSON objec
 - `{"id": N, "prepare": PATH}` with a pipe attached, PATH holding `{"env", "cwd", "preload"}`:
   a *standby* child enters that environment, imports the `preload` modules (what the same
   component imported in an earlier run) with its output already on the pipe, and waits.
-  `{"id": M, "request": PATH, "standby": N}` hands it the request; `{"discard": N}` ends it.
+  `{"id": M, "request": PATH, "standby": N}` hands it the request (it deletes the file
+  after reading it); `{"discard": N}` kills it and its process group.
   A step's imports then overlap the steps before it instead of adding to the run's time.
 - zygote -> orchestrator: `{"ready": true}` once the imports are done, `{"id": N, "pid": P}`
   when a child started (or a standby was forked or handed its request; `"gone": true` with
   an error when that standby no longer exists), `{"pid": P, "exit": CODE}` when a child ended
-  (a negative code: the signal).
+  (a negative code: the signal; `"standby": true` for a standby never handed a request).
 
 Each child is in its own session (the orchestrator stops it with its process group) and dies
 with the zygote (PR_SET_PDEATHSIG); the zygote dies with the orchestrator. It stays single
@@ -133,24 +134,38 @@ def _child(request: dict, out_fd: int, closing: list, parent: int) -> None:
 
 
 def _standby(setup: dict, out_fd: int, channel: socket.socket, closing: list, parent: int):
-    """In a forked child: enter the step's environment, import what the same component
-    imported last time, then wait for the request on `channel`; never returns."""
+    """In a forked child: enter the step's environment, set up logging as KFP's executor
+    does first, import the `preload` modules, then wait for the request on `channel`; never
+    returns."""
     try:
         baseline = _become_step(out_fd, closing, parent)
         _enter(setup)
+        _kfp_logging()  # what the executor does before any import of the component
         for module in setup.get("preload", ()):
             with contextlib.suppress(Exception):  # what does not import is not preloaded
                 __import__(module)
         data = channel.recv(65536)
         if not data:
-            os._exit(0)  # discarded: the task did not run
+            os._exit(0)  # the task did not run
         channel.close()
-        with open(json.loads(data)["request"], encoding="utf-8") as f:
+        path = json.loads(data)["request"]
+        with open(path, encoding="utf-8") as f:
             request = json.load(f)
-        _enter(request)
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # it holds the step's environment
+        if request["env"] != setup["env"] or request["cwd"] != setup["cwd"]:
+            _enter(request)  # else as it is: what the imports set in the environment stays
     except BaseException:
         os._exit(1)
     _run(request, baseline)
+
+
+def _kfp_logging() -> None:
+    """KFP's executor configures logging (`basicConfig` on stdout) before it loads the
+    component; a module imported ahead must find it so, as it would in the step."""
+    setup = getattr(sys.modules.get("kfp.dsl.executor_main"), "_setup_logging", None)
+    if setup is not None:
+        setup()
 
 
 def _load(message: dict, key: str) -> dict:
@@ -177,6 +192,8 @@ def serve(sock: socket.socket) -> None:
     parent = os.getpid()
     #: Standby children by id: (pid, the zygote's end of the child's channel).
     standbys: dict[int, tuple[int, socket.socket]] = {}
+    #: Standbys never handed a request: their exits are not a step's.
+    idle: set[int] = set()
     while True:
         try:
             ready, _, _ = select.select([sock, read_wake], [], [])
@@ -192,7 +209,7 @@ def serve(sock: socket.socket) -> None:
             if not data:
                 os._exit(0)  # the orchestrator is gone; children die with us (no teardown)
             message = json.loads(data)
-            answer = _handle(message, fds, sock, standbys, parent)
+            answer = _handle(message, fds, sock, standbys, idle, parent)
             for fd in fds:
                 os.close(fd)
             if answer is not None:
@@ -204,16 +221,22 @@ def serve(sock: socket.socket) -> None:
                 break
             if pid == 0:
                 break
-            _send(sock, {"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+            exit_message = {"pid": pid, "exit": os.waitstatus_to_exitcode(status)}
+            if pid in idle:
+                idle.discard(pid)
+                exit_message["standby"] = True
+            _send(sock, exit_message)
 
 
-def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, parent: int):
+def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, idle: set, parent: int):
     """One message of the orchestrator; the answer to send (None: none)."""
     closing = [sock, *(channel for _, channel in standbys.values())]
     if "discard" in message:
         entry = standbys.pop(message["discard"], None)
         if entry is not None:
-            entry[1].close()  # the standby reads end-of-file and exits
+            with contextlib.suppress(OSError):
+                os.killpg(entry[0], signal.SIGKILL)  # with what its imports started
+            entry[1].close()
         return None
     if "prepare" in message:
         try:
@@ -222,12 +245,16 @@ def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, paren
             return {"id": message["id"], "error": str(err)}
         if not fds:
             return {"id": message["id"], "error": "no output pipe was attached"}
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            pid = os.fork()
+        except OSError as err:
+            return {"id": message["id"], "error": f"cannot fork a standby: {err}"}
         if pid == 0:
             _standby(setup, fds[0], theirs, [*closing, ours], parent)
         theirs.close()
         standbys[message["id"]] = (pid, ours)
+        idle.add(pid)
         return {"id": message["id"], "pid": pid}
     if "standby" in message:
         entry = standbys.pop(message["standby"], None)
@@ -240,6 +267,7 @@ def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, paren
             return {"id": message["id"], "error": "the standby is gone", "gone": True}
         finally:
             channel.close()
+        idle.discard(pid)
         return {"id": message["id"], "pid": pid}
     if not fds:
         return {"id": message["id"], "error": "no output pipe was attached"}
@@ -247,7 +275,10 @@ def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, paren
         request = _load(message, "request")
     except (OSError, ValueError) as err:
         return {"id": message["id"], "error": str(err)}
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as err:
+        return {"id": message["id"], "error": f"cannot fork: {err}"}
     if pid == 0:
         _child(request, fds[0], closing, parent)
     return {"id": message["id"], "pid": pid}

@@ -84,9 +84,9 @@ class StepContext:
     zygote: Any = None
     #: The home's cache (`cache/`): what lightweight components imported last time.
     cache_root: Path | None = None
-    #: A standby child of the zygote made for this task (`PythonExecutor.prepare`), used by
-    #: its first attempt.
-    standby: Any = None
+    #: The standby child of the zygote made for this task (`PythonExecutor.prepare`), if
+    #: any: the first attempt takes it, and what is not taken the scheduler ends.
+    take_standby: Callable[[], Any] = lambda: None
     note_resource: Callable[[str], None] = lambda _: None
     notices: list[str] = field(default_factory=list)
     #: What the user should know, said once per run in the normal output (a GPU pool that
@@ -224,10 +224,8 @@ class PythonExecutor(Executor):
         env = self.step_env(ctx.env)
         from vtp.local.orchestrator.steps import spawn
 
-        zygote, standby, ctx.standby = ctx.zygote, ctx.standby, None
+        zygote = ctx.zygote
         if zygote is not None and not zygote.wait_ready(ctx.should_stop) and ctx.should_stop():
-            if standby is not None:
-                zygote.discard(standby)
             raise StepCancelled(f"component {self.function} was not started: the run was cancelled")
         profile = ctx.work_dir / "imports.json" if ctx.cache_root is not None else None
         if zygote is not None and zygote.usable:
@@ -237,7 +235,7 @@ class PythonExecutor(Executor):
                 cwd=ctx.cwd,
                 sink=ctx.log,
                 work_dir=ctx.work_dir,
-                standby=standby,
+                standby=ctx.take_standby(),
                 profile=profile,
             )
         else:

@@ -50,6 +50,8 @@ class RunSettings:
     parallelism: int
     cache: bool = False
     fail_fast: bool = False
+    #: Steps' imports made ahead by standby children of the zygote.
+    standby: bool = True
     verbose: bool = False
     progress: TextIO | None = None
     label: str = ""
@@ -124,6 +126,7 @@ def run_plan(
         "parallelism": settings.parallelism,
         "cache": settings.cache,
         "fail_fast": settings.fail_fast,
+        "standby": settings.standby,
         "resumed": resume is not None,
     }
     reserve = record.record_dir / RESERVE
@@ -180,6 +183,7 @@ def run_plan(
                 parallelism=settings.parallelism,
                 cache=settings.cache,
                 fail_fast=settings.fail_fast,
+                standby=settings.standby,
                 resume=resume is not None,
                 progress=out,
                 echo=sys.stdout if settings.verbose else None,

@@ -70,6 +70,7 @@ class Options:
     parallelism: int
     cache: bool = False
     fail_fast: bool = False
+    standby: bool = True
     resume: bool = False
     progress: TextIO | None = None
     echo: TextIO | None = None
@@ -198,6 +199,7 @@ class Scheduler:
         #: (with the task); the tasks one was asked for.
         self.standbys: dict[str, tuple[Node, Any]] = {}
         self.warmed: set[str] = set()
+        self._standby_lock = threading.Lock()
         self.step_env = step_env
         self.zygote = zygote
         self.previous = previous
@@ -320,9 +322,11 @@ class Scheduler:
                     break
         finally:
             workers.shutdown(wait=True)
-            for _, standby in self.standbys.values():
+            with self._standby_lock:
+                left, self.standbys = list(self.standbys.values()), {}
+            for node, standby in left:
                 self.zygote.discard(standby)
-            self.standbys.clear()
+                self._event("standby_ended", node, pid=standby.pid)
         self._drain_events(block=False)
         if self.cancel.is_set() and not self.fail_fast_stop:
             state = rec.CANCELLED
@@ -566,7 +570,7 @@ class Scheduler:
             work_dir=self.record.record_dir / "work" / rec.safe_name(node.path),
             zygote=self.zygote,
             cache_root=self.cache_root,
-            standby=self.standbys.pop(node.path, (None, None))[1],
+            take_standby=lambda path=node.path: self._take_standby(path),
         )
         ctx.note_resource = lambda name, n=node: self.events.put(("resource", n, name))
         ctx.notice = lambda text, n=node: self.events.put(("notice", n, text))
@@ -595,11 +599,21 @@ class Scheduler:
         """Prepares standby children for lightweight steps one step from starting (each
         task they wait for has started, or waits only for started tasks), so that their
         imports overlap the steps running now; at most `parallelism` at once."""
-        if self.zygote is None or not self.zygote.usable or self.cancel.is_set():
+        if not self.options.standby or self.zygote is None or not self.zygote.usable:
             return
-        for path in [p for p, (n, _) in self.standbys.items() if n.state in rec.DONE_STATES]:
-            self.zygote.discard(self.standbys.pop(path)[1])  # skipped, or not triggered
-        started = (rec.RUNNING, rec.SUCCEEDED, rec.CACHED, rec.SKIPPED)
+        if self.cancel.is_set():
+            return
+        with self._standby_lock:  # skipped, not triggered, cached, kept by --resume, cancelled
+            ended = [p for p, (n, _) in self.standbys.items() if n.state in rec.DONE_STATES]
+            dropped = [self.standbys.pop(p) for p in ended]
+        for node, standby in dropped:
+            self.zygote.discard(standby)
+            self._event("standby_ended", node, pid=standby.pid)
+        done = (rec.SUCCEEDED, rec.CACHED, rec.SKIPPED)
+
+        def started(node: Node) -> bool:  # a DAG or loop may run long: only once it is done
+            return node.state in done or (node.state == rec.RUNNING and not node.is_dag)
+
         for scope in self.scopes:
             if scope.finished:
                 continue
@@ -615,10 +629,10 @@ class Scheduler:
                     continue
                 deps = [scope.nodes[d] for d in node.spec.dependencies]
                 near = all(
-                    d.state in started
+                    started(d)
                     or (
                         d.state == rec.PENDING
-                        and all(scope.nodes[x].state in started for x in d.spec.dependencies)
+                        and all(started(scope.nodes[x]) for x in d.spec.dependencies)
                     )
                     for d in deps
                 )
@@ -633,7 +647,14 @@ class Scheduler:
                     cache_root=self.cache_root,
                 )
                 if standby is not None:
-                    self.standbys[node.path] = (node, standby)
+                    with self._standby_lock:
+                        self.standbys[node.path] = (node, standby)
+                    self._event("standby_started", node, pid=standby.pid)
+
+    def _take_standby(self, path: str) -> Any:
+        """The standby made for the task at `path` (once), None if there is none."""
+        with self._standby_lock:
+            return self.standbys.pop(path, (None, None))[1]
 
     def _launch(self, workers: ThreadPoolExecutor) -> None:
         while self.ready and len(self.running) < self.options.parallelism:

@@ -182,6 +182,8 @@ class Zygote:
             if "ready" in message:
                 self.failed = not message["ready"]
                 self.ready.set()
+            elif "exit" in message and message.get("standby"):
+                pass  # a standby that never ran a step: nobody waits for it
             elif "exit" in message:
                 with self._lock:
                     child = self._children.pop(message["pid"], None)
@@ -275,9 +277,12 @@ class Zygote:
             return None
         finally:
             os.close(write_fd)
+            with contextlib.suppress(OSError):
+                setup.unlink()  # read before the fork; it holds the step's environment
         if "pid" not in answer:
             os.close(read_fd)
             return None
+        guard_group(answer["pid"])  # what its imports start is stopped with it, whatever happens
         return Standby(answer["id"], answer["pid"], read_fd)
 
     def discard(self, standby: Standby) -> None:
@@ -286,6 +291,7 @@ class Zygote:
             self._sock.send(json.dumps({"discard": standby.ident}).encode())
         with contextlib.suppress(OSError):
             os.close(standby.read_fd)
+        release_group(standby.pid)
 
     def spawn(
         self,
@@ -306,7 +312,9 @@ class Zygote:
             OSError: the zygote is gone or could not fork.
         """
         work_dir.mkdir(parents=True, exist_ok=True)
-        request = work_dir / "zygote-request.json"
+        with self._lock:
+            self._next += 1
+            request = work_dir / f"zygote-request-{self._next}.json"
         request.write_text(
             json.dumps(
                 {
@@ -318,7 +326,7 @@ class Zygote:
             ),
             encoding="utf-8",
         )
-        if standby is not None:  # the standby reads the request file itself: it stays
+        if standby is not None:  # the standby reads the request file, then deletes it
             try:
                 answer = self._ask({"request": str(request), "standby": standby.ident})
             except OSError:
@@ -327,6 +335,7 @@ class Zygote:
             if "pid" in answer:
                 return self._child(answer["pid"], pump(os.fdopen(standby.read_fd, "rb"), sink))
             os.close(standby.read_fd)  # gone: a new fork below
+            release_group(standby.pid)
         read_fd, write_fd = os.pipe()
         try:
             answer = self._ask({"request": str(request)}, [write_fd])
