@@ -149,8 +149,7 @@ def _standby(setup: dict, out_fd: int, channel: socket.socket, closing: list, pa
             os._exit(0)  # the task did not run
         channel.close()
         path = json.loads(data)["request"]
-        with open(path, encoding="utf-8") as f:
-            request = json.load(f)
+        request = _read_json(path)
         with contextlib.suppress(OSError):
             os.unlink(path)  # it holds the step's environment
         if request["env"] != setup["env"] or request["cwd"] != setup["cwd"]:
@@ -168,8 +167,8 @@ def _kfp_logging() -> None:
         setup()
 
 
-def _load(message: dict, key: str) -> dict:
-    with open(message[key], encoding="utf-8") as f:
+def _read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -240,7 +239,7 @@ def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, idle:
         return None
     if "prepare" in message:
         try:
-            setup = _load(message, "prepare")
+            setup = _read_json(message["prepare"])
         except (OSError, ValueError) as err:
             return {"id": message["id"], "error": str(err)}
         if not fds:
@@ -272,7 +271,7 @@ def _handle(message: dict, fds: list, sock: socket.socket, standbys: dict, idle:
     if not fds:
         return {"id": message["id"], "error": "no output pipe was attached"}
     try:
-        request = _load(message, "request")
+        request = _read_json(message["request"])
     except (OSError, ValueError) as err:
         return {"id": message["id"], "error": str(err)}
     try:

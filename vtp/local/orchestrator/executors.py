@@ -163,7 +163,7 @@ class PythonExecutor(Executor):
             return args[args.index("--function_to_execute") + 1]
         return "?"
 
-    @property
+    @functools.cached_property
     def warm_key(self) -> str:
         from vtp.local.orchestrator.warm_imports import component_key
 
@@ -246,7 +246,7 @@ class PythonExecutor(Executor):
                 sink=ctx.log,
             )
         _wait(process, ctx, f"component {self.function}")
-        if profile is not None and ctx.cache_root is not None:
+        if profile is not None:
             from vtp.local.orchestrator.warm_imports import save
 
             save(ctx.cache_root, self.warm_key, profile)

@@ -324,9 +324,7 @@ class Scheduler:
             workers.shutdown(wait=True)
             with self._standby_lock:
                 left, self.standbys = list(self.standbys.values()), {}
-            for node, standby in left:
-                self.zygote.discard(standby)
-                self._event("standby_ended", node, pid=standby.pid)
+            self._end_standbys(left)
         self._drain_events(block=False)
         if self.cancel.is_set() and not self.fail_fast_stop:
             state = rec.CANCELLED
@@ -567,7 +565,7 @@ class Scheduler:
             gcs_root=self.gcs_root,
             project=self.pipeline.project,
             location=self.pipeline.location,
-            work_dir=self.record.record_dir / "work" / rec.safe_name(node.path),
+            work_dir=self._work_dir(node),
             zygote=self.zygote,
             cache_root=self.cache_root,
             take_standby=lambda path=node.path: self._take_standby(path),
@@ -606,9 +604,7 @@ class Scheduler:
         with self._standby_lock:  # skipped, not triggered, cached, kept by --resume, cancelled
             ended = [p for p, (n, _) in self.standbys.items() if n.state in rec.DONE_STATES]
             dropped = [self.standbys.pop(p) for p in ended]
-        for node, standby in dropped:
-            self.zygote.discard(standby)
-            self._event("standby_ended", node, pid=standby.pid)
+        self._end_standbys(dropped)
         done = (rec.SUCCEEDED, rec.CACHED, rec.SKIPPED)
 
         def started(node: Node) -> bool:  # a DAG or loop may run long: only once it is done
@@ -622,7 +618,7 @@ class Scheduler:
                     return
                 if node.state != rec.PENDING or node.queued or node.is_dag:
                     continue
-                if node.path in self.standbys or node.path in self.warmed:
+                if node.path in self.warmed:  # once per task, taken or not
                     continue
                 executor = self.plan.executors.get(node.component.executor_label or "")
                 if not hasattr(executor, "prepare"):
@@ -643,13 +639,21 @@ class Scheduler:
                     self.zygote,
                     env=self.step_env,
                     cwd=self.options.cwd,
-                    work_dir=self.record.record_dir / "work" / rec.safe_name(node.path),
+                    work_dir=self._work_dir(node),
                     cache_root=self.cache_root,
                 )
                 if standby is not None:
                     with self._standby_lock:
                         self.standbys[node.path] = (node, standby)
                     self._event("standby_started", node, pid=standby.pid)
+
+    def _end_standbys(self, pairs: list[tuple[Node, Any]]) -> None:
+        for node, standby in pairs:
+            self.zygote.discard(standby)
+            self._event("standby_ended", node, pid=standby.pid)
+
+    def _work_dir(self, node: Node) -> Path:
+        return self.record.record_dir / "work" / rec.safe_name(node.path)
 
     def _take_standby(self, path: str) -> Any:
         """The standby made for the task at `path` (once), None if there is none."""

@@ -187,7 +187,7 @@ class Zygote:
             elif "exit" in message:
                 with self._lock:
                     child = self._children.pop(message["pid"], None)
-                    if child is None:  # not started yet, or a discarded standby
+                    if child is None:  # its answer not handled yet: `_child` takes it
                         self._early_exits[message["pid"]] = message["exit"]
                 if child is not None:
                     child._finished(message["exit"])
@@ -289,6 +289,11 @@ class Zygote:
         """Ends a standby that will not be used."""
         with contextlib.suppress(OSError):
             self._sock.send(json.dumps({"discard": standby.ident}).encode())
+        self._forget(standby)
+
+    @staticmethod
+    def _forget(standby: Standby) -> None:
+        """This side's hold on a standby that will run no step: its output, its group."""
         with contextlib.suppress(OSError):
             os.close(standby.read_fd)
         release_group(standby.pid)
@@ -330,12 +335,11 @@ class Zygote:
             try:
                 answer = self._ask({"request": str(request), "standby": standby.ident})
             except OSError:
-                os.close(standby.read_fd)
+                self._forget(standby)
                 raise
             if "pid" in answer:
                 return self._child(answer["pid"], pump(os.fdopen(standby.read_fd, "rb"), sink))
-            os.close(standby.read_fd)  # gone: a new fork below
-            release_group(standby.pid)
+            self._forget(standby)  # gone: a new fork below
         read_fd, write_fd = os.pipe()
         try:
             answer = self._ask({"request": str(request)}, [write_fd])
@@ -344,11 +348,11 @@ class Zygote:
             raise
         finally:
             os.close(write_fd)
+            with contextlib.suppress(OSError):
+                request.unlink()  # read before the fork, or never: it holds the environment
         reader = pump(os.fdopen(read_fd, "rb"), sink)
         if "pid" not in answer:
             raise OSError(f"the zygote could not start the step: {answer.get('error')}")
-        with contextlib.suppress(OSError):
-            request.unlink()  # read before the fork
         return self._child(answer["pid"], reader)
 
     def close(self) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from vtp.local.orchestrator.records import write_json_atomic
 
 IMPORTS_DIR = "imports"
 
@@ -46,13 +46,6 @@ def save(cache_root: Path, key: str, recorded: Path) -> None:
     if not isinstance(modules, list):
         return
     folder = cache_root / IMPORTS_DIR
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # a hint: a list that cannot be kept is not kept
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(modules, f)
-            os.replace(tmp, folder / f"{key}.json")
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_json_atomic(folder / f"{key}.json", modules)
