@@ -307,6 +307,29 @@ def test_an_unmapped_image_fails_before_any_step(outside, home):
     assert "running pipeline" not in proc.stderr
 
 
+def test_a_module_the_package_does_not_declare_fails_with_the_rule(outside, home):
+    """A script that counts on the prebuilt image's scikit-learn stack without declaring it
+    (no requirements.txt) fails here, and the failure says why and what to declare."""
+    script = outside["root"] / "undeclared" / "task.py"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("import joblib\n")
+    proc = vtp(
+        outside,
+        home,
+        "run",
+        "training",
+        "--local",
+        "--trainer",
+        str(script),
+        "--param",
+        f"data_source={outside['data'] / 'binary.csv'}",
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "ModuleNotFoundError: No module named 'joblib'" in proc.stderr
+    assert "\nhint     'joblib' is not in the trainer's environment" in proc.stderr
+    assert f"the prebuilt image {SKLEARN_TRAINING} may provide it" in proc.stderr
+
+
 def test_a_metric_of_another_task_is_refused_before_training(outside, home):
     proc = vtp(
         outside,

@@ -120,7 +120,12 @@ def summarize(record: RunRecord, registry=None) -> str:
     lines.append(f"log      {record.log_path}")
     lines.append(f"ui       {ui_address(record.run_id)}  (start it with `vtp ui`)")
     if record.error and record.cause:  # the lead said the step's own line: vtp's account
-        lines.append(f"error    {record.error.splitlines()[0]}")
+        first, *rest = record.error.splitlines()
+        lines.append(f"error    {first}")
+        # and what vtp knows of the cause (a trainer's missing module, a /gcs/ literal)
+        lines.extend(
+            f"hint     {line[len('hint:') :].strip()}" for line in rest if line.startswith("hint:")
+        )
     elif record.error:
         lines.append(f"error    {record.error}")
     if record.failure_log:

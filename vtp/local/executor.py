@@ -544,7 +544,8 @@ def _supervise(
         f"{describe_exit(code)}{hint}; the other replicas were stopped.\n"
         f"command: {shlex.join(replica.command)}\n"
         f"last {len(replica.tail)} lines of {replica.log_path}:\n{tail}"
-        + _fuse_hint(replica.tail, plan),
+        + _fuse_hint(replica.tail, plan)
+        + _package_hint(replica.tail, next(r.pool for r in plan.replicas if r.name == failed.name)),
         final,
         replica.name,
     )
@@ -587,6 +588,27 @@ def _fuse_hint(tail: Sequence[str], plan: _Plan) -> str:
         f"{plan.gcs_root}: gs:// URIs and {GCS_FUSE_ROOT}/ paths the trainer is given "
         "(AIP_* variables, arguments) are mapped there, but a /gcs/ path written in the "
         "trainer's code is not; derive it from AIP_MODEL_DIR or an argument instead."
+    )
+
+
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
+
+
+def _package_hint(tail: Sequence[str], pool: Pool) -> str:
+    """A note when a Python package trainer misses a module: its environment here holds the
+    package and what it declares, never what Vertex's prebuilt image has installed."""
+    if not pool.is_python_package:
+        return ""
+    missing = [m.group(1) for line in tail if (m := _MISSING_MODULE.search(line))]
+    if not missing:
+        return ""
+    top = missing[-1].split(".")[0]
+    return (
+        f"\nhint: {top!r} is not in the trainer's environment, which holds the package and "
+        "the dependencies it declares (the requirements.txt beside a script, a package's "
+        f"own dependencies). On Vertex AI the prebuilt image {pool.image_uri} may provide "
+        f"it; here nothing stands in for that image's packages: declare {top!r} (pinned as "
+        "the image has it) so that both places run the same code."
     )
 
 
