@@ -282,6 +282,29 @@ def test_regression_with_a_string_feature_from_csv_shards(tmp_path):
         evaluate(str(tmp_path / "model"), str(tmp_path / "test"), "price", task="multiclass")
 
 
+def test_a_model_that_needs_column_names_is_told_what_the_container_passes(tmp_path):
+    """Vertex's prebuilt scikit-learn container calls `predict` on a plain array of the
+    instances: a pipeline that selects columns by name cannot take it, and the evaluation
+    (which feeds the rows the same way) says so rather than ending in scikit-learn's own
+    traceback."""
+    import joblib
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = regression_frame()
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough"), Ridge()
+    )
+    model.fit(frame.drop(columns=["price"]), frame["price"])
+    (tmp_path / "model").mkdir()
+    joblib.dump(model, tmp_path / "model" / "model.joblib")
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(DataError, match="cannot predict rows as Vertex's prebuilt prediction"):
+        evaluate(str(tmp_path / "model"), str(tmp_path / "test.csv"), "price", task="regression")
+
+
 def test_multiclass_strings_from_jsonl_shards(tmp_path):
     frame = regression_frame(seed=1)
     frame["band"] = pd.cut(frame["price"], [-99, -1, 1, 4, 99], labels=["lo", "mid", "hi", "top"])

@@ -43,9 +43,11 @@ class LoadedModel:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities, one column per entry of `classes`."""
         if self.framework == "xgboost":
-            out = np.asarray(self.model.predict(_dmatrix(x, self.feature_names)))
+            out = np.asarray(
+                self._served(lambda: self.model.predict(_dmatrix(x, self.feature_names)))
+            )
             return np.column_stack([1 - out, out]) if out.ndim == 1 else out
-        return np.asarray(self.model.predict_proba(x))
+        return np.asarray(self._served(lambda: self.model.predict_proba(x)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted values (regressor) or labels (classifier)."""
@@ -53,8 +55,25 @@ class LoadedModel:
             proba = self.predict_proba(x)
             return np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
         if self.framework == "xgboost":
-            return np.asarray(self.model.predict(_dmatrix(x, self.feature_names)), dtype=float)
-        return np.asarray(self.model.predict(x), dtype=float)
+            out = self._served(lambda: self.model.predict(_dmatrix(x, self.feature_names)))
+            return np.asarray(out, dtype=float)
+        return np.asarray(self._served(lambda: self.model.predict(x)), dtype=float)
+
+    def _served(self, call: Any) -> Any:
+        """`call()`, the model predicting rows as the prebuilt prediction container gives
+        them; DataError saying that contract when the model cannot take them."""
+        try:
+            return call()
+        except Exception as err:
+            raise DataError(
+                f"the model in {self.path} cannot predict rows as Vertex's prebuilt prediction "
+                "container gives them (one list of feature values per instance, in the data's "
+                "column order without the target and excluded columns, no column names): "
+                f"{type(err).__name__}: {err}. A model that selects columns by name (e.g. a "
+                "ColumnTransformer given column names) needs a pandas DataFrame, which that "
+                "container never passes: select columns by position, or serve the model from "
+                "a container of your own"
+            ) from err
 
 
 def read_metadata(model_dir: str) -> dict:
